@@ -1,0 +1,63 @@
+"""The middleware a site adds: one trace per request, in a ContextVar, sync and async without a thread switch."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from async_audit.record.guard import guarded
+from async_audit.record.recorder import finish_trace, start_trace
+from async_audit.record.trace import current_trace
+
+
+class AuditMiddleware:
+    """Records every request's duration and the slow calls it makes. Put it first in ``MIDDLEWARE``."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        if self.is_async:
+            return self.__acall__(request)
+        trace, sampled = None, False
+        with guarded():
+            trace, sampled = start_trace(request.method or "GET", request.path_info, "wsgi")
+        if trace is None:
+            return self.get_response(request)
+        token = current_trace.set(trace)
+        status = 500
+        try:
+            response: HttpResponseBase = self.get_response(request)
+            status = response.status_code
+            return response
+        finally:
+            current_trace.reset(token)
+            with guarded():
+                finish_trace(trace, sampled, request, status)
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        trace, sampled = None, False
+        with guarded():
+            trace, sampled = start_trace(request.method or "GET", request.path_info, "asgi")
+        get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
+        if trace is None:
+            return await get_response(request)
+        token = current_trace.set(trace)
+        status = 500
+        try:
+            response = await get_response(request)
+            status = response.status_code
+            return response
+        finally:
+            current_trace.reset(token)
+            with guarded():
+                finish_trace(trace, sampled, request, status)

@@ -1,0 +1,122 @@
+"""Find the project's call site for a recorded call, and the third-party package it went through.
+
+Walking the stack is the recorder's main per-call cost, so every code object is classified once and cached:
+the project's own code (under a ``PROJECT_ROOTS`` entry), a third-party package (and its top-level name),
+or something to pass over (the standard library, Django itself, async-audit).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from types import CodeType, FrameType
+from typing import Any
+
+from async_audit.conf import Config, get_config, on_config_change
+
+MAX_STACK = 8
+
+# What a code object is, computed once per code object.
+_PROJECT = 0  # the audited project's own code: (kind, relpath)
+_THIRD = 1  # a third-party package: (kind, top-level package name)
+_SKIP = 2  # stdlib, Django, async-audit, frozen modules: neither a call site nor a "via"
+
+# Frameworks between the project and a hook are plumbing, not the SDK that made the call.
+_PLUMBING = frozenset({"django", "asgiref", "async_audit", "gunicorn", "uvicorn", "daphne", "whitenoise"})
+
+_cache: dict[CodeType, tuple[int, str | None, str]] = {}
+
+
+def _clear_cache() -> None:
+    _cache.clear()
+
+
+on_config_change(_clear_cache)
+
+
+def _stdlib_dirs() -> tuple[str, ...]:
+    paths = sysconfig.get_paths()
+    dirs = {paths.get("stdlib"), paths.get("platstdlib"), os.path.dirname(os.__file__)}
+    return tuple(sorted({os.path.realpath(d) + os.sep for d in dirs if d}))
+
+
+def _site_dirs() -> tuple[str, ...]:
+    dirs = {sysconfig.get_paths().get(k) for k in ("purelib", "platlib")}
+    dirs.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
+    return tuple(sorted({os.path.realpath(d) + os.sep for d in dirs if d}))
+
+
+_STDLIB = _stdlib_dirs()
+_SITE = _site_dirs()
+_realpath_cache: dict[str, str] = {}
+
+
+def _real(filename: str) -> str:
+    real = _realpath_cache.get(filename)
+    if real is None:
+        real = _realpath_cache[filename] = os.path.realpath(filename)
+    return real
+
+
+def classify_code(code: CodeType, module: str | None, config: Config) -> tuple[int, str | None, str]:
+    """``(_PROJECT, relative path, name)``, ``(_THIRD, package, name)`` or ``(_SKIP, None, name)``."""
+    kind, name = _classify(code, module, config)
+    return kind, name, getattr(code, "co_qualname", code.co_name)
+
+
+def _classify(code: CodeType, module: str | None, config: Config) -> tuple[int, str | None]:
+    filename = code.co_filename
+    top = (module or "").partition(".")[0]
+    if top in ("async_audit",) or filename.startswith("<"):
+        return (_SKIP, None)
+    real = _real(filename)
+    for root in config.project_roots:
+        # Installed packages named in PROJECT_ROOTS come first: they live inside site-packages.
+        if root.package is not None and (real == root.path or real.startswith(root.path + os.sep)):
+            return (_PROJECT, os.path.relpath(real, root.relative_to))
+    in_site = real.startswith(_SITE)
+    if not in_site:
+        for root in config.project_roots:
+            if root.package is None and real.startswith(root.path + os.sep):
+                return (_PROJECT, os.path.relpath(real, root.relative_to))
+    if in_site:
+        if not top:
+            top = _package_from_path(real)
+        return (_SKIP, None) if top in _PLUMBING or not top else (_THIRD, top)
+    return (_SKIP, None)
+
+
+def _package_from_path(real: str) -> str:
+    for site in _SITE:
+        if real.startswith(site):
+            first = real[len(site) :].split(os.sep, 1)[0]
+            return first[:-3] if first.endswith(".py") else first
+    return ""
+
+
+def call_site(frame: FrameType | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
+    """``(site, stack, via)`` for a call whose innermost frame is ``frame``.
+
+    ``site`` is the innermost project frame (None when the call came from no project code), ``stack`` up to
+    ``MAX_STACK`` project frames innermost first, ``via`` the outermost third-party package between the
+    project frame and the hook.
+    """
+    config = get_config()
+    cache = _cache
+    stack: list[dict[str, Any]] = []
+    via: str | None = None
+    while frame is not None:
+        code = frame.f_code
+        kind_name = cache.get(code)
+        if kind_name is None:
+            kind_name = cache[code] = classify_code(code, frame.f_globals.get("__name__"), config)
+        kind, name, function = kind_name
+        if kind == _PROJECT:
+            stack.append({"file": name, "line": frame.f_lineno, "function": function})
+            if len(stack) >= MAX_STACK:
+                break
+        elif kind == _THIRD and not stack:
+            via = name
+        frame = frame.f_back
+    return (stack[0] if stack else None), stack, via

@@ -1,0 +1,289 @@
+"""Where records go: a background writer thread, so request threads never wait on I/O.
+
+Request threads only ``put`` onto a bounded queue (a full queue drops the record and counts it, it never
+blocks). The writer thread serialises records as JSON lines and appends them to one file per process
+(``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
+``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
+record that gets out, so a report can say how much is missing. After ``fork`` (gunicorn ``--preload``) the
+child starts with an empty queue, zero counters and its own file.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import logging
+import os
+import queue
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from async_audit.record.guard import report_internal_error
+
+logger = logging.getLogger("async_audit")
+records_logger = logging.getLogger("async_audit.records")
+
+LOG_PREFIX = "async-audit "  # marks record lines in a log drain; the loader finds the JSON after it
+_STOP = object()
+_FLUSH_TIMEOUT_S = 5.0
+
+
+class Output:
+    """Where serialised lines go; used only from the writer thread."""
+
+    def write(self, lines: list[str]) -> None:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        pass
+
+
+class FileOutput(Output):
+    """Appends to one file per process, rotating past ``max_bytes``; reopens if the file vanished."""
+
+    def __init__(self, directory: Path, max_bytes: int) -> None:
+        self.directory = Path(directory)
+        self.max_bytes = max_bytes
+        self.fd: int | None = None
+        self.path: Path | None = None
+        self.size = 0
+        self.part = 0
+        self.start = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        self.host = socket.gethostname().replace(os.sep, "_") or "host"
+
+    def _open(self) -> int:
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        suffix = f"-{self.part}" if self.part else ""
+        path = self.directory / f"async-audit-{self.host}-{os.getpid()}-{self.start}{suffix}.jsonl"
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        self.fd, self.path, self.size = fd, path, os.fstat(fd).st_size
+        return fd
+
+    def write(self, lines: list[str]) -> None:
+        fd = self.fd
+        if fd is not None:
+            try:
+                if os.fstat(fd).st_nlink == 0:  # the file or its directory was deleted under us
+                    self.close()
+                    fd = None
+            except OSError:
+                self.close()
+                fd = None
+        if fd is None:
+            fd = self._open()
+        data = "".join(lines).encode("utf-8")
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+        self.size += len(data)
+        if self.size >= self.max_bytes:
+            self.close()
+            self.part += 1
+
+    def close(self) -> None:
+        if self.fd is not None:
+            try:
+                os.close(self.fd)
+            except OSError:
+                pass
+        self.fd = None
+
+
+class LogOutput(Output):
+    """One log record per line, for hosts whose disk does not last (a log drain collects them)."""
+
+    def __init__(self) -> None:
+        if not records_logger.hasHandlers():
+            # Unconfigured, INFO lines would vanish (logging's last resort shows WARNING and up only).
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(logging.Formatter("%(message)s"))
+            records_logger.addHandler(handler)
+            records_logger.setLevel(logging.INFO)
+            records_logger.propagate = False
+
+    def write(self, lines: list[str]) -> None:
+        for line in lines:
+            records_logger.info("%s%s", LOG_PREFIX, line.rstrip("\n"))
+
+
+class Sink:
+    """The process's record sink: a bounded queue and one writer thread."""
+
+    def __init__(self, make_output: Callable[[], Output], queue_size: int) -> None:
+        self.make_output = make_output
+        self.queue_size = queue_size
+        self._lock = threading.Lock()
+        self._reset()
+
+    def _reset(self) -> None:
+        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.thread: threading.Thread | None = None
+        self.output: Output | None = None
+        self.lost_queue = 0
+        self.lost_write = 0
+        self.unsampled = 0
+        self.written = 0
+        self.failures = 0
+        self._pending = 0
+        self._idle = threading.Event()
+        self._idle.set()
+
+    # -- request threads --------------------------------------------------------------------------------
+
+    def put(self, record: dict[str, Any]) -> None:
+        """Hand a record to the writer; never blocks, never raises."""
+        if self.queue.qsize() >= self.queue_size:
+            with self._lock:
+                self.lost_queue += 1
+            return
+        if self.thread is None or not self.thread.is_alive():
+            self._start()
+        with self._lock:
+            self._pending += 1
+            self._idle.clear()
+        self.queue.put(record)
+
+    def count_unsampled(self) -> None:
+        with self._lock:
+            self.unsampled += 1
+
+    # -- writer thread ----------------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._lock:
+            if self.thread is not None and self.thread.is_alive():
+                return
+            self.thread = threading.Thread(target=self._run, name="async-audit-writer", daemon=True)
+            self.thread.start()
+
+    def _run(self) -> None:
+        while True:
+            item = self.queue.get()
+            batch = [item]
+            while len(batch) < 512:
+                try:
+                    batch.append(self.queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = any(i is _STOP for i in batch)
+            records = [i for i in batch if i is not _STOP]
+            if records:
+                self._write(records)
+            with self._lock:
+                self._pending -= len(records)
+                if self._pending <= 0:
+                    self._pending = 0
+                    self._idle.set()
+            if stop:
+                return
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        with self._lock:
+            lost_queue, lost_write, unsampled = self.lost_queue, self.lost_write, self.unsampled
+            self.lost_queue = self.lost_write = self.unsampled = 0
+        first = records[0]
+        first["lost"] = {"queue": lost_queue, "write": lost_write}
+        first["unsampled"] = unsampled
+        try:
+            lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False, default=str) + "\n" for r in records]
+            if self.output is None:
+                self.output = self.make_output()
+            self.output.write(lines)
+        except Exception as exc:  # noqa: BLE001 - a disk problem must never reach the site
+            with self._lock:
+                self.lost_queue += lost_queue
+                self.lost_write += lost_write + len(records)
+                self.unsampled += unsampled
+            self.failures += 1
+            if self.failures <= 3 or self.failures % 100 == 0:
+                logger.warning("async-audit could not write %d record(s): %s", len(records), exc)
+            if not isinstance(exc, OSError):
+                report_internal_error(exc)
+            if self.output is not None:
+                self.output.close()
+                self.output = None
+            return
+        self.written += len(records)
+
+    # -- lifecycle --------------------------------------------------------------------------------------
+
+    def flush(self, timeout: float = _FLUSH_TIMEOUT_S) -> bool:
+        """Wait until everything queued so far is written (or lost and counted); False on timeout."""
+        if self.thread is None or not self.thread.is_alive():
+            return self._pending == 0
+        return self._idle.wait(timeout)
+
+    def close(self, timeout: float = _FLUSH_TIMEOUT_S) -> None:
+        thread = self.thread
+        if thread is not None and thread.is_alive():
+            self.queue.put(_STOP)
+            thread.join(timeout)
+        if self.output is not None:
+            self.output.close()
+            self.output = None
+        if self.lost_queue or self.lost_write:
+            logger.warning(
+                "async-audit lost %d record(s) at exit that no later record could report",
+                self.lost_queue + self.lost_write,
+            )
+
+    def after_fork_in_child(self) -> None:
+        # The parent's queue, thread and file are not ours: start clean, in our own file.
+        self._lock = threading.Lock()
+        self._reset()
+
+
+_sink: Sink | None = None
+_sink_lock = threading.Lock()
+
+
+def get_sink() -> Sink:
+    """The process's sink, made on first use from the current settings."""
+    global _sink
+    sink = _sink
+    if sink is None:
+        with _sink_lock:
+            if _sink is None:
+                _sink = _make_sink()
+            sink = _sink
+    return sink
+
+
+def _make_sink() -> Sink:
+    from async_audit.conf import get_config
+
+    config = get_config()
+    if config.sink == "log":
+        return Sink(LogOutput, config.queue_size)
+    directory, max_bytes = config.output_dir, config.max_file_bytes
+    return Sink(lambda: FileOutput(directory, max_bytes), config.queue_size)
+
+
+def reset_sink() -> None:
+    """Close the current sink (flushing it); the next record makes a new one from the settings."""
+    global _sink
+    with _sink_lock:
+        sink, _sink = _sink, None
+    if sink is not None:
+        sink.close()
+
+
+def _after_fork_in_child() -> None:
+    if _sink is not None:
+        _sink.after_fork_in_child()
+
+
+def _at_exit() -> None:
+    if _sink is not None:
+        _sink.close()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+atexit.register(_at_exit)

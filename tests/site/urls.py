@@ -1,0 +1,16 @@
+from __future__ import annotations
+
+from django.urls import path, re_path
+
+from tests.site import views
+
+urlpatterns = [
+    path("hello/", views.hello, name="hello"),
+    path("notes/<int:pk>/", views.notes, name="notes"),
+    path("slow-sql/", views.slow_sql),
+    path("tracked/", views.tracked),
+    path("atomic/", views.atomic_block),
+    path("boom/", views.boom),
+    path("async/", views.async_view),
+    re_path(r"^legacy/(?P<slug>[-\w]+)/$", views.hello),
+]
