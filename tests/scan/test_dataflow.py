@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from async_audit.analyze.model import CallSite
+from async_audit.scan import dataflow
+from async_audit.scan.source import ModuleCache
+
+PROJECT = Path(__file__).parent / "projects" / "flows"
+VIEWS = PROJECT / "shop" / "views.py"
+_EXPECT = {"yes": True, "no": False, "unknown": None}
+
+
+def _marked_sites() -> list[tuple[CallSite, bool | None]]:
+    """Every ``# flow:`` line of the fixture, with the function the runtime would record for it."""
+    tree = ast.parse(VIEWS.read_bytes())
+    functions = [node for node in ast.walk(tree) if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    sites = []
+    for number, text in enumerate(VIEWS.read_text().splitlines(), start=1):
+        match = re.search(r"# flow: (yes|no|unknown)$", text)
+        if not match:
+            continue
+        holder = max(
+            (f for f in functions if f.lineno <= number <= (f.end_lineno or f.lineno)), key=lambda f: f.lineno
+        )
+        name = "<lambda>" if "lambda:" in text else holder.name
+        sites.append((CallSite("shop/views.py", number, name), _EXPECT[match.group(1)]))
+    return sites
+
+
+@pytest.mark.parametrize(("site", "expected"), _marked_sites(), ids=lambda v: str(getattr(v, "line", v)))
+def test_marked_lines(site: CallSite, expected: bool | None) -> None:
+    assert dataflow.result_reaches_response(PROJECT, site) is expected
+
+
+def test_fixture_covers_both_answers() -> None:
+    answers = {expected for _, expected in _marked_sites()}
+    assert answers >= {True, False}
+
+
+def test_missing_file_line_or_function_is_unknown(tmp_path: Path) -> None:
+    assert dataflow.result_reaches_response(PROJECT, CallSite("shop/nope.py", 3, "x")) is None
+    assert dataflow.result_reaches_response(PROJECT, CallSite("shop/views.py", 9999, None)) is None
+    assert (
+        dataflow.result_reaches_response(PROJECT, CallSite("shop/views.py", 16, "no_such_function")) is None
+    )
+    assert dataflow.result_reaches_response(PROJECT, CallSite(None, None, None)) is None
+
+
+def test_unparseable_file_is_unknown(tmp_path: Path) -> None:
+    (tmp_path / "broken.py").write_text("def view(request):\n    return (\n")
+    assert dataflow.result_reaches_response(tmp_path, CallSite("broken.py", 2, "view")) is None
+
+
+def test_qualified_function_name_and_no_name(tmp_path: Path) -> None:
+    (tmp_path / "v.py").write_text(
+        "import requests\n"
+        "class Hook:\n"
+        "    def send(self):\n"
+        "        requests.post('https://h.example.com', timeout=1)\n"
+    )
+    assert dataflow.result_reaches_response(tmp_path, CallSite("v.py", 4, "Hook.send")) is False
+    assert dataflow.result_reaches_response(tmp_path, CallSite("v.py", 4, None)) is False
+
+
+def test_multi_line_call_found_from_any_of_its_lines(tmp_path: Path) -> None:
+    (tmp_path / "v.py").write_text(
+        "import requests\n"
+        "from django.shortcuts import render\n"
+        "def view(request):\n"
+        "    data = requests.get(\n"
+        "        'https://api.example.com',\n"
+        "        timeout=1,\n"
+        "    )\n"
+        "    return render(request, 't.html', {'d': data})\n"
+    )
+    for line in (4, 5, 6):
+        assert dataflow.result_reaches_response(tmp_path, CallSite("v.py", line, "view")) is True
+
+
+def test_cache_sees_a_rewritten_file(tmp_path: Path) -> None:
+    path = tmp_path / "v.py"
+    path.write_text("import requests\ndef view(request):\n    requests.post('https://h', timeout=1)\n")
+    site = CallSite("v.py", 3, "view")
+    assert dataflow.result_reaches_response(tmp_path, site) is False
+    path.write_text("import requests\ndef view(request):\n    return requests.post('https://h', timeout=1)\n")
+    dataflow.clear_cache()
+    assert dataflow.result_reaches_response(tmp_path, site) is True
+
+
+def test_other_encoding_with_declaration(tmp_path: Path) -> None:
+    source = (
+        "# -*- coding: latin-1 -*-\nimport requests\n"
+        "def vue(request):\n    requests.post('https://h/é', timeout=1)\n"
+    )
+    (tmp_path / "v.py").write_bytes(source.encode("latin-1"))
+    assert dataflow.result_reaches_response(tmp_path, CallSite("v.py", 4, "vue")) is False
+
+
+def test_module_cache_is_bounded(tmp_path: Path) -> None:
+    cache = ModuleCache(maxsize=2)
+    for index in range(4):
+        (tmp_path / f"m{index}.py").write_text("x = 1\n")
+        assert cache.get(tmp_path / f"m{index}.py") is not None
+    assert len(cache._entries) == 2
