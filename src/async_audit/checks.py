@@ -30,7 +30,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     elif middleware.index(MIDDLEWARE_PATH) != 0:
         messages.append(
             Warning(
-                "AuditMiddleware is not first in MIDDLEWARE: time spent in the middleware above it is not measured.",
+                "AuditMiddleware is not first in MIDDLEWARE: middleware above it is not measured.",
                 hint="Move it to the top so the recorded duration is the whole request.",
                 id="async_audit.W011",
             )

@@ -11,8 +11,6 @@ import importlib.util
 import logging
 import os
 import re
-import sys
-import sysconfig
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,6 +58,7 @@ class Problem:
     level: str  # "error" or "warning"
     msg: str
     hint: str | None = None
+    key: str | None = None  # the ASYNC_AUDIT key at fault
 
 
 @dataclass(frozen=True)
@@ -98,111 +97,96 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _whole(low: int) -> tuple[Any, str]:
+    return (
+        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= low,
+        f"a whole number >= {low}",
+    )
+
+
+# key -> (test of a good value, what a good value is). None is allowed where the default is None.
+_SHAPES: dict[str, tuple[Any, str]] = {
+    "ENABLED": (lambda v: isinstance(v, bool), "True or False"),
+    "OUTPUT_DIR": (lambda v: v is None or isinstance(v, (str, Path)), "a directory path"),
+    "SINK": (lambda v: v in SINKS, " or ".join(repr(s) for s in SINKS)),
+    "SAMPLE_RATE": (lambda v: _is_number(v) and 0.0 <= v <= 1.0, "a number from 0.0 to 1.0"),
+    "ALWAYS_RECORD_SLOWER_THAN_MS": (
+        lambda v: v is None or (_is_number(v) and v >= 0),
+        "a number of milliseconds (>= 0) or None",
+    ),
+    "SLOW_SQL_MS": (lambda v: _is_number(v) and v >= 0, "a number of milliseconds (>= 0)"),
+    "MAX_CALLS_PER_REQUEST": _whole(0),
+    "QUEUE_SIZE": _whole(1),
+    "MAX_FILE_MB": _whole(1),
+    "IGNORE_PATHS": (
+        lambda v: isinstance(v, (list, tuple)) and all(isinstance(p, str) for p in v),
+        "a list of path prefixes or '^' regular expressions",
+    ),
+    "PROJECT_ROOTS": (
+        lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(p, (str, Path)) for p in v)),
+        "a list of directories or installed package names",
+    ),
+    "HOOKS": (
+        lambda v: v is None or (isinstance(v, (list, tuple)) and all(isinstance(h, str) for h in v)),
+        "None or a list of hook names",
+    ),
+}
+
+
 def validate(raw: Any) -> list[Problem]:
     """Every problem with a raw ``ASYNC_AUDIT`` value, with stable ids."""
     if raw is None:
         return []
     if not isinstance(raw, dict):
         return [Problem("async_audit.E001", "error", "ASYNC_AUDIT must be a dict.")]
-    problems: list[Problem] = []
-    for key in raw:
-        if key not in DEFAULTS:
-            close = [k for k in DEFAULTS if k.replace("_", "") == str(key).upper().replace("_", "")]
-            problems.append(
-                Problem(
-                    "async_audit.W001",
-                    "warning",
-                    f"Unknown ASYNC_AUDIT key {key!r}: it is ignored.",
-                    f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(DEFAULTS))}.",
-                )
-            )
-
-    def bad(key: str, what: str) -> None:
-        problems.append(
-            Problem("async_audit.E002", "error", f"ASYNC_AUDIT[{key!r}] must be {what}; got {raw[key]!r}.")
-        )
-
-    if "ENABLED" in raw and not isinstance(raw["ENABLED"], bool):
-        bad("ENABLED", "True or False")
-    if "OUTPUT_DIR" in raw and raw["OUTPUT_DIR"] is not None and not isinstance(raw["OUTPUT_DIR"], (str, Path)):
-        bad("OUTPUT_DIR", "a directory path")
-    if "SINK" in raw and raw["SINK"] not in SINKS:
-        bad("SINK", " or ".join(repr(s) for s in SINKS))
-    if "SAMPLE_RATE" in raw and not (_is_number(raw["SAMPLE_RATE"]) and 0.0 <= raw["SAMPLE_RATE"] <= 1.0):
-        bad("SAMPLE_RATE", "a number from 0.0 to 1.0")
-    for key in ("ALWAYS_RECORD_SLOWER_THAN_MS",):
-        if key in raw and raw[key] is not None and not (_is_number(raw[key]) and raw[key] >= 0):
-            bad(key, "a number of milliseconds (>= 0) or None")
-    if "SLOW_SQL_MS" in raw and not (_is_number(raw["SLOW_SQL_MS"]) and raw["SLOW_SQL_MS"] >= 0):
-        bad("SLOW_SQL_MS", "a number of milliseconds (>= 0)")
-    for key, low in (("MAX_CALLS_PER_REQUEST", 0), ("QUEUE_SIZE", 1), ("MAX_FILE_MB", 1)):
-        if key in raw and not (isinstance(raw[key], int) and not isinstance(raw[key], bool) and raw[key] >= low):
-            bad(key, f"a whole number >= {low}")
-    if "IGNORE_PATHS" in raw:
-        value = raw["IGNORE_PATHS"]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(p, str) for p in value):
-            bad("IGNORE_PATHS", "a list of path prefixes or '^' regular expressions")
-        else:
-            for pattern in value:
-                if pattern.startswith("^"):
-                    try:
-                        re.compile(pattern)
-                    except re.error as exc:
-                        problems.append(
-                            Problem(
-                                "async_audit.E003",
-                                "error",
-                                f"ASYNC_AUDIT['IGNORE_PATHS'] has an invalid regular expression {pattern!r}: {exc}.",
-                            )
-                        )
-    if "PROJECT_ROOTS" in raw and raw["PROJECT_ROOTS"] is not None:
-        value = raw["PROJECT_ROOTS"]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(p, (str, Path)) for p in value):
-            bad("PROJECT_ROOTS", "a list of directories or installed package names")
-        else:
-            for entry in value:
-                if _resolve_root(entry) is None:
-                    problems.append(
-                        Problem(
-                            "async_audit.W002",
-                            "warning",
-                            f"ASYNC_AUDIT['PROJECT_ROOTS'] entry {str(entry)!r} is neither a directory nor an "
-                            "importable package: calls made from it will have no call site.",
-                        )
-                    )
-    if "HOOKS" in raw and raw["HOOKS"] is not None:
-        value = raw["HOOKS"]
-        if not isinstance(value, (list, tuple)) or not all(isinstance(h, str) for h in value):
-            bad("HOOKS", "None or a list of hook names")
-        else:
-            from async_audit.record.hooks import HOOKS, hook_available
-
-            for name in value:
-                if name not in HOOKS:
-                    problems.append(
-                        Problem(
-                            "async_audit.E004",
-                            "error",
-                            f"ASYNC_AUDIT['HOOKS'] names an unknown hook {name!r}.",
-                            f"Known hooks: {', '.join(sorted(HOOKS))}.",
-                        )
-                    )
-                elif not hook_available(name):
-                    problems.append(
-                        Problem(
-                            "async_audit.E005",
-                            "error",
-                            f"ASYNC_AUDIT['HOOKS'] asks for {name!r}, but the library it instruments is not "
-                            "installed.",
-                        )
-                    )
+    problems: list[Problem] = [_unknown_key(key) for key in raw if key not in DEFAULTS]
+    for key, (good, what) in _SHAPES.items():
+        if key in raw and not good(raw[key]):
+            msg = f"ASYNC_AUDIT[{key!r}] must be {what}; got {raw[key]!r}."
+            problems.append(Problem("async_audit.E002", "error", msg, key=key))
+        elif key in raw and raw[key] is not None:
+            problems.extend(_deep_checks(key, raw[key]))
     return problems
 
 
-def _site_dirs() -> tuple[str, ...]:
-    paths = {sysconfig.get_paths().get(k) for k in ("purelib", "platlib")}
-    paths.update(p for p in sys.path if p.endswith(("site-packages", "dist-packages")))
-    return tuple(sorted(os.path.realpath(p) for p in paths if p))
+def _unknown_key(key: Any) -> Problem:
+    close = [k for k in DEFAULTS if k.replace("_", "") == str(key).upper().replace("_", "")]
+    hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(DEFAULTS))}."
+    return Problem("async_audit.W001", "warning", f"Unknown ASYNC_AUDIT key {key!r}: it is ignored.", hint)
+
+
+def _deep_checks(key: str, value: Any) -> list[Problem]:
+    """Checks beyond the value's shape: regular expressions compile, roots and hooks exist."""
+    problems: list[Problem] = []
+    if key == "IGNORE_PATHS":
+        for pattern in value:
+            if not pattern.startswith("^"):
+                continue
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                msg = f"ASYNC_AUDIT['IGNORE_PATHS'] has an invalid regular expression {pattern!r}: {exc}."
+                problems.append(Problem("async_audit.E003", "error", msg))
+    elif key == "PROJECT_ROOTS":
+        for entry in value:
+            if _resolve_root(entry) is None:
+                msg = (
+                    f"ASYNC_AUDIT['PROJECT_ROOTS'] entry {str(entry)!r} is neither a directory nor an "
+                    "importable package: calls made from it will have no call site."
+                )
+                problems.append(Problem("async_audit.W002", "warning", msg))
+    elif key == "HOOKS":
+        from async_audit.record.hooks import HOOKS, hook_available
+
+        for name in value:
+            if name not in HOOKS:
+                msg = f"ASYNC_AUDIT['HOOKS'] names an unknown hook {name!r}."
+                hint = f"Known hooks: {', '.join(sorted(HOOKS))}."
+                problems.append(Problem("async_audit.E004", "error", msg, hint))
+            elif not hook_available(name):
+                msg = f"ASYNC_AUDIT['HOOKS'] asks for {name!r}, but its library is not installed."
+                problems.append(Problem("async_audit.E005", "error", msg))
+    return problems
 
 
 def _resolve_root(entry: str | Path) -> ProjectRoot | None:
@@ -226,8 +210,7 @@ def _resolve_root(entry: str | Path) -> ProjectRoot | None:
         else:
             return None
         # Reported relative to the directory holding the package, so paths read "billing/views.py".
-        parent = os.path.dirname(real) if locations else os.path.dirname(real)
-        return ProjectRoot(path=real, relative_to=parent, package=text)
+        return ProjectRoot(path=real, relative_to=os.path.dirname(real), package=text)
     return None
 
 
@@ -243,7 +226,7 @@ def build_config() -> Config:
     raw_setting = getattr(settings, "ASYNC_AUDIT", None)
     problems = validate(raw_setting)
     raw: dict[str, Any] = raw_setting if isinstance(raw_setting, dict) else {}
-    bad_keys = {p.msg.split("'")[1] for p in problems if p.level == "error" and p.msg.startswith("ASYNC_AUDIT[")}
+    bad_keys = {p.key for p in problems if p.id == "async_audit.E002"}
     values = {k: (DEFAULTS[k] if k in bad_keys or k not in raw else raw[k]) for k in DEFAULTS}
     if problems:
         for p in problems:
@@ -270,7 +253,9 @@ def build_config() -> Config:
         sink=str(values["SINK"]),
         sample_rate=float(values["SAMPLE_RATE"]),
         always_record_slower_than_ms=(
-            None if values["ALWAYS_RECORD_SLOWER_THAN_MS"] is None else float(values["ALWAYS_RECORD_SLOWER_THAN_MS"])
+            None
+            if values["ALWAYS_RECORD_SLOWER_THAN_MS"] is None
+            else float(values["ALWAYS_RECORD_SLOWER_THAN_MS"])
         ),
         project_roots=tuple(roots),
         slow_sql_ms=float(values["SLOW_SQL_MS"]),

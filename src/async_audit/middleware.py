@@ -1,4 +1,4 @@
-"""The middleware a site adds: one trace per request, in a ContextVar, sync and async without a thread switch."""
+"""The middleware a site adds: a trace per request in a ContextVar; sync and async, no thread switch."""
 
 from __future__ import annotations
 

@@ -246,7 +246,8 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON contract: plain JSON types only, enums as their values."""
-        return _plain(dataclasses.asdict(self))
+        plain: dict[str, Any] = _plain(dataclasses.asdict(self))
+        return plain
 
 
 def _plain(value: Any) -> Any:

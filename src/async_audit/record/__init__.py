@@ -1,1 +1,1 @@
-"""Stage 1, the recorder: runs inside the audited site, so it imports nothing heavy and never raises into it."""
+"""Stage 1, the recorder: runs inside the audited site, imports nothing heavy, never raises into it."""

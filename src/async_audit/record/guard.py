@@ -44,7 +44,9 @@ def report_internal_error(exc: BaseException) -> None:
     # Log the first few with a traceback, then only every thousandth: a broken hook on a busy site must not
     # flood its logs.
     if _swallowed <= 5 or _swallowed % 1000 == 0:
-        logger.warning("async-audit internal error #%d (the request was not affected)", _swallowed, exc_info=exc)
+        logger.warning(
+            "async-audit internal error #%d (the request was not affected)", _swallowed, exc_info=exc
+        )
     for listener in list(_listeners):
         try:
             listener(exc)

@@ -191,7 +191,9 @@ class Sink:
         first["lost"] = {"queue": lost_queue, "write": lost_write}
         first["unsampled"] = unsampled
         try:
-            lines = [json.dumps(r, separators=(",", ":"), ensure_ascii=False, default=str) + "\n" for r in records]
+            lines = [
+                json.dumps(r, separators=(",", ":"), ensure_ascii=False, default=str) + "\n" for r in records
+            ]
             if self.output is None:
                 self.output = self.make_output()
             self.output.write(lines)

@@ -36,8 +36,20 @@ _open_call: ContextVar[int | None] = ContextVar("async_audit_open_call", default
 class Trace:
     """Everything recorded about one request while it runs."""
 
-    __slots__ = ("id", "ts", "start_ns", "cpu_start_ns", "calls", "dropped", "max_calls", "db_n", "db_ns",
-                 "slow_sql_ns", "closed", "proto")
+    __slots__ = (
+        "id",
+        "ts",
+        "start_ns",
+        "cpu_start_ns",
+        "calls",
+        "dropped",
+        "max_calls",
+        "db_n",
+        "db_ns",
+        "slow_sql_ns",
+        "closed",
+        "proto",
+    )
 
     def __init__(self, request_id: str, max_calls: int, slow_sql_ms: float, proto: str) -> None:
         self.id = request_id
@@ -69,8 +81,14 @@ class Call:
 
     __slots__ = ("trace", "data", "start_ns", "token", "parent")
 
-    def __init__(self, trace: Trace, data: dict[str, Any], start_ns: int, token: Token[int | None] | None,
-                 parent: int | None) -> None:
+    def __init__(
+        self,
+        trace: Trace,
+        data: dict[str, Any],
+        start_ns: int,
+        token: Token[int | None] | None,
+        parent: int | None,
+    ) -> None:
         self.trace = trace
         self.data = data
         self.start_ns = start_ns
@@ -109,8 +127,9 @@ class Call:
             _open_call.set(self.parent)
 
 
-def begin_call(kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1,
-               **fields: Any) -> Call | None:
+def begin_call(
+    kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1, **fields: Any
+) -> Call | None:
     """Start recording a call of ``kind`` made through ``lib`` in the current request.
 
     Returns None when nothing is recording, when the request's call cap is reached (counted in
@@ -153,8 +172,9 @@ def begin_call(kind: str, lib: str, *, nest_same_kind: bool = False, depth: int 
     return None
 
 
-def add_finished_call(kind: str, lib: str, start_ns: int, end_ns: int, *, depth: int = 1,
-                      **fields: Any) -> None:
+def add_finished_call(
+    kind: str, lib: str, start_ns: int, end_ns: int, *, depth: int = 1, **fields: Any
+) -> None:
     """Record a call that is already over (a statement known to be slow only once it returned)."""
     trace = current_trace.get()
     if trace is None or trace.closed:
