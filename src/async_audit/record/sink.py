@@ -23,6 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from async_audit.conf import Config, on_config_change
 from async_audit.record.guard import report_internal_error
 
 logger = logging.getLogger("async_audit")
@@ -52,6 +53,7 @@ class FileOutput(Output):
         self.fd: int | None = None
         self.path: Path | None = None
         self.size = 0
+        self.torn = False
         self.part = 0
         self.start = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         self.host = socket.gethostname().replace(os.sep, "_") or "host"
@@ -60,8 +62,10 @@ class FileOutput(Output):
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         suffix = f"-{self.part}" if self.part else ""
         path = self.directory / f"async-audit-{self.host}-{os.getpid()}-{self.start}{suffix}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
         self.fd, self.path, self.size = fd, path, os.fstat(fd).st_size
+        # Reopening a file whose last write was cut off (and could not be truncated): end that line first.
+        self.torn = self.size > 0 and os.pread(fd, 1, self.size - 1) != b"\n"
         return fd
 
     def write(self, lines: list[str]) -> None:
@@ -77,14 +81,33 @@ class FileOutput(Output):
         if fd is None:
             fd = self._open()
         data = "".join(lines).encode("utf-8")
+        if self.torn:
+            # An earlier write failed half-way and could not be undone: end its torn line so it cannot
+            # swallow the first record of this batch (the loader skips and counts the torn one).
+            data = b"\n" + data
+        before = self.size
         view = memoryview(data)
-        while view:
-            written = os.write(fd, view)
-            view = view[written:]
+        try:
+            while view:
+                written = os.write(fd, view)
+                view = view[written:]
+        except OSError:
+            if len(view) != len(data):
+                self._undo_partial(fd, before)
+            raise
+        self.torn = False
         self.size += len(data)
         if self.size >= self.max_bytes:
             self.close()
             self.part += 1
+
+    def _undo_partial(self, fd: int, size: int) -> None:
+        # Part of the batch reached the file (ENOSPC half-way): cut it off, so the batch is either whole or
+        # absent and the count of lost records is exact.
+        try:
+            os.ftruncate(fd, size)
+        except OSError:
+            self.torn = True
 
     def close(self) -> None:
         if self.fd is not None:
@@ -118,6 +141,7 @@ class Sink:
     def __init__(self, make_output: Callable[[], Output], queue_size: int) -> None:
         self.make_output = make_output
         self.queue_size = queue_size
+        self.key: tuple[Any, ...] = ()  # the settings it was made from
         self._lock = threading.Lock()
         self._reset()
 
@@ -142,14 +166,17 @@ class Sink:
             with self._lock:
                 self.lost_queue += 1
             return
-        if self.thread is None or not self.thread.is_alive():
+        thread = self.thread
+        if thread is None or not thread.is_alive():
             self._start()
         with self._lock:
             self._pending += 1
-            self._idle.clear()
+            if self._idle.is_set():
+                self._idle.clear()
         self.queue.put(record)
 
     def count_unsampled(self) -> None:
+        """Count a request left out by ``SAMPLE_RATE``; the next record written carries the count."""
         with self._lock:
             self.unsampled += 1
 
@@ -163,6 +190,13 @@ class Sink:
             self.thread.start()
 
     def _run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            if self.output is not None:
+                self.output.close()
+
+    def _loop(self) -> None:
         while True:
             item = self.queue.get()
             batch = [item]
@@ -208,8 +242,8 @@ class Sink:
             if not isinstance(exc, OSError):
                 report_internal_error(exc)
             if self.output is not None:
+                # Keep the output object (its file name, its rotation part): it reopens on the next write.
                 self.output.close()
-                self.output = None
             return
         self.written += len(records)
 
@@ -222,13 +256,44 @@ class Sink:
         return self._idle.wait(timeout)
 
     def close(self, timeout: float = _FLUSH_TIMEOUT_S) -> None:
+        """Write what is queued (waiting at most ``timeout``), stop the writer and close the output."""
         thread = self.thread
         if thread is not None and thread.is_alive():
             self.queue.put(_STOP)
             thread.join(timeout)
+            if thread.is_alive():
+                # Stuck on its output (a hung network disk): what it holds is lost, and said so below.
+                with self._lock:
+                    self.lost_write += max(self._pending, 0)
+                    self._pending = 0
+                    self._idle.set()
+                self._report_unreported()
+                return
+        # Records put after the stop marker (another thread, racing the exit) were never written.
+        left = 0
+        while True:
+            try:
+                left += self.queue.get_nowait() is not _STOP
+            except queue.Empty:
+                break
+        with self._lock:
+            self.lost_queue += left
+            self._pending = 0
+            self._idle.set()
         if self.output is not None:
             self.output.close()
             self.output = None
+        self._report_unreported()
+
+    def retire(self) -> None:
+        """Stop after writing what is queued, without waiting: the settings changed under a running site."""
+        thread = self.thread
+        if thread is not None and thread.is_alive():
+            self.queue.put(_STOP)
+        elif self.output is not None:
+            self.output.close()
+
+    def _report_unreported(self) -> None:
         if self.lost_queue or self.lost_write:
             logger.warning(
                 "async-audit lost %d record(s) at exit that no later record could report",
@@ -236,9 +301,13 @@ class Sink:
             )
 
     def after_fork_in_child(self) -> None:
-        # The parent's queue, thread and file are not ours: start clean, in our own file.
+        # The parent's queue, thread and file are not ours: start clean, in our own file. The parent's
+        # queued records stay the parent's to write, so none is written twice.
+        output = self.output
         self._lock = threading.Lock()
         self._reset()
+        if output is not None:
+            output.close()  # our copy of the parent's descriptor only
 
 
 _sink: Sink | None = None
@@ -257,14 +326,22 @@ def get_sink() -> Sink:
     return sink
 
 
+def _sink_key(config: Config) -> tuple[Any, ...]:
+    return (config.sink, config.output_dir, config.max_file_bytes, config.queue_size)
+
+
 def _make_sink() -> Sink:
     from async_audit.conf import get_config
 
     config = get_config()
+    sink: Sink
     if config.sink == "log":
-        return Sink(LogOutput, config.queue_size)
-    directory, max_bytes = config.output_dir, config.max_file_bytes
-    return Sink(lambda: FileOutput(directory, max_bytes), config.queue_size)
+        sink = Sink(LogOutput, config.queue_size)
+    else:
+        directory, max_bytes = config.output_dir, config.max_file_bytes
+        sink = Sink(lambda: FileOutput(directory, max_bytes), config.queue_size)
+    sink.key = _sink_key(config)
+    return sink
 
 
 def reset_sink() -> None:
@@ -276,7 +353,23 @@ def reset_sink() -> None:
         sink.close()
 
 
+def _on_config_change() -> None:
+    # ``setting_changed`` (tests, or a site reconfiguring itself): a sink whose output settings changed is
+    # retired without waiting, so the thread that changed the settings never waits on disk either.
+    global _sink
+    from async_audit.conf import get_config
+
+    with _sink_lock:
+        sink = _sink
+        if sink is None or sink.key == _sink_key(get_config()):
+            return
+        _sink = None
+    sink.retire()
+
+
 def _after_fork_in_child() -> None:
+    global _sink_lock
+    _sink_lock = threading.Lock()  # another thread may have held it at the fork
     if _sink is not None:
         _sink.after_fork_in_child()
 
@@ -286,6 +379,7 @@ def _at_exit() -> None:
         _sink.close()
 
 
+on_config_change(_on_config_change)
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 atexit.register(_at_exit)
