@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from django.urls import path, re_path
+from django.urls import include, path, re_path
 
 from tests.site import views
 
@@ -14,3 +14,6 @@ urlpatterns = [
     path("async/", views.async_view),
     re_path(r"^legacy/(?P<slug>[-\w]+)/$", views.hello),
 ]
+
+# Outbound HTTP, one client library per view.
+urlpatterns.append(path("http/", include("tests.site.http_views")))

@@ -12,6 +12,17 @@ logger = logging.getLogger("async_audit")
 # name -> "module:Class". Importing a hook module may import its library, so this table stays lazy.
 HOOKS: dict[str, str] = {
     "sql": "async_audit.record.hooks.sql:SqlHook",
+    "http.client": "async_audit.record.hooks.http_client:HttpClientHook",
+    "httpx": "async_audit.record.hooks.httpx_hook:HttpxHook",
+    "aiohttp": "async_audit.record.hooks.aiohttp_hook:AiohttpHook",
+    "django.mail": "async_audit.record.hooks.django_mail:DjangoMailHook",
+    "smtplib": "async_audit.record.hooks.smtplib_hook:SmtplibHook",
+    "celery": "async_audit.record.hooks.celery_hook:CeleryHook",
+    "rq": "async_audit.record.hooks.rq_hook:RqHook",
+    "django.tasks": "async_audit.record.hooks.django_tasks_hook:DjangoTasksHook",
+    "dramatiq": "async_audit.record.hooks.dramatiq_hook:DramatiqHook",
+    "huey": "async_audit.record.hooks.huey_hook:HueyHook",
+    "django_q": "async_audit.record.hooks.django_q_hook:DjangoQHook",
 }
 
 _instances: dict[str, Hook] = {}

@@ -1,0 +1,291 @@
+"""Outbound HTTP through the standard library's ``http.client``.
+
+One hook covers ``urllib.request``, urllib3, requests, and the SDKs built on them (Stripe, Elasticsearch's
+elastic-transport, botocore), because all of them drive an ``http.client.HTTPConnection``. One call spans the
+connect, the sending of the request and the wait for the response's head:
+
+- it starts at the first of ``connect`` (urllib3 opens HTTPS connections ahead of the request), ``putrequest``
+  (``request()`` and the ``putrequest``/``putheader``/``endheaders`` flow) or ``send`` (a request written by
+  hand), and ends when ``getresponse`` returns or fails;
+- a request whose response is never read ends when the connection is closed or its next request starts, with
+  status null; a keep-alive connection reused for several requests records one call per request.
+
+The call in flight lives on the connection object, since its phases are separate method calls. It does not
+stay the innermost open call of the request between those methods (a connection whose response is never read
+would otherwise swallow every later call of the request), so calls made beside it are not nested under it;
+calls it is made inside of (an email, a block) are its parent. ``timeout`` is the socket timeout in force when
+the wait for the response starts, which is the read timeout for urllib3 and requests (``timeout=(connect,
+read)``).
+"""
+
+from __future__ import annotations
+
+import functools
+import http.client
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
+from typing import Any
+
+from async_audit.record.guard import guarded
+from async_audit.record.hooks._http import begin_http, seconds, status_code
+from async_audit.record.hooks.base import Hook
+from async_audit.record.privacy import mask_path
+from async_audit.record.trace import Call, current_trace
+
+LIB = "http.client"
+_ATTR = "_async_audit_http_call"
+
+
+class _InFlight:
+    """The call of the request currently on a connection."""
+
+    __slots__ = ("call", "sent", "connecting", "done")
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.sent = False  # the request line is known (written by putrequest or by hand)
+        self.connecting = False  # inside connect: what it sends is a proxy's CONNECT, not the request
+        self.done = False
+
+
+def _timeout_in_force(conn: Any) -> float | None:
+    gettimeout = getattr(getattr(conn, "sock", None), "gettimeout", None)
+    if gettimeout is not None:
+        return seconds(gettimeout())
+    return seconds(getattr(conn, "timeout", None))
+
+
+def _start(conn: Any, method: Any = "", path: Any = "") -> _InFlight | None:
+    host = getattr(conn, "_tunnel_host", None) or conn.host
+    port = getattr(conn, "_tunnel_port", None) if getattr(conn, "_tunnel_host", None) else conn.port
+    scheme = "https" if isinstance(conn, getattr(http.client, "HTTPSConnection", ())) else "http"
+    call = begin_http(LIB, method, host, port, path, scheme=scheme)
+    if call is None:
+        return None
+    # The phases of this call are separate method calls; holding the request's "innermost open call" between
+    # them would leave it dangling whenever the response is never read.
+    call._release()
+    in_flight = _InFlight(call)
+    setattr(conn, _ATTR, in_flight)
+    return in_flight
+
+
+def _end(
+    conn: Any,
+    in_flight: _InFlight,
+    exc: BaseException | None = None,
+    status: Any = None,
+    timeout: Any = False,
+) -> None:
+    with guarded():
+        if conn.__dict__.get(_ATTR) is in_flight:
+            del conn.__dict__[_ATTR]
+        if in_flight.done:
+            return
+        in_flight.done = True
+        if timeout is False:
+            timeout = _timeout_in_force(conn)
+        if exc is not None:
+            in_flight.call.fail(exc, timeout=timeout)
+        else:
+            in_flight.call.finish(status=status_code(status), timeout=timeout)
+
+
+def _request_line(data: Any) -> tuple[str, str]:
+    """Method and target of a request written by hand (``conn.send(b"GET /x HTTP/1.1\\r\\n...")``)."""
+    if isinstance(data, str):
+        data = data.encode("latin-1", "replace")
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        return "", ""
+    line = bytes(data[:2048]).split(b"\r\n", 1)[0].split(b" ")
+    if len(line) == 3 and line[2].startswith(b"HTTP/") and line[0].isalpha():
+        return line[0].decode("ascii"), line[1].decode("latin-1")
+    return "", ""
+
+
+def _pending_request(frame: FrameType | None) -> tuple[Any, Any]:
+    """Method and URL of the urllib3 request a connection is being opened for, ahead of ``putrequest``.
+
+    urllib3 connects HTTPS connections before it writes the request; without this a refused connection would
+    be recorded with no method and no path.
+    """
+    for _ in range(6):
+        if frame is None:
+            break
+        if frame.f_code.co_name == "_make_request" and str(frame.f_globals.get("__name__")).startswith(
+            "urllib3"
+        ):
+            local = frame.f_locals
+            return local.get("method", ""), local.get("url", "")
+        frame = frame.f_back
+    return "", ""
+
+
+def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
+        if current_trace.get() is None:
+            return original(self, *args, **kwargs)
+        in_flight = None
+        with guarded():
+            in_flight = getattr(self, _ATTR, None)
+            if in_flight is None:
+                in_flight = _start(self, *_pending_request(sys._getframe(1)))
+        if in_flight is None:
+            return original(self, *args, **kwargs)
+        connecting, in_flight.connecting = in_flight.connecting, True
+        try:
+            return original(self, *args, **kwargs)
+        except BaseException as exc:
+            _end(self, in_flight, exc)
+            raise
+        finally:
+            in_flight.connecting = connecting
+
+    return connect
+
+
+def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
+    in_flight: _InFlight | None = getattr(conn, _ATTR, None)
+    if in_flight is not None and in_flight.sent:
+        _end(conn, in_flight)  # the previous request's response was never read
+        in_flight = None
+    if in_flight is None:
+        in_flight = _start(conn, method, url)
+    else:
+        # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
+        in_flight.call.set(method=str(method or "").upper(), path=mask_path(str(url)) if url else "")
+    if in_flight is not None:
+        in_flight.sent = True
+    return in_flight
+
+
+def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def putrequest(self: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+        if current_trace.get() is None:
+            return original(self, method, url, *args, **kwargs)
+        in_flight = None
+        with guarded():
+            in_flight = _for_request(self, method, url)
+        try:
+            return original(self, method, url, *args, **kwargs)
+        except BaseException as exc:
+            if in_flight is not None:
+                _end(self, in_flight, exc)
+            raise
+
+    return putrequest
+
+
+def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def send(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
+        if current_trace.get() is None:
+            return original(self, data, *args, **kwargs)
+        in_flight = None
+        with guarded():
+            in_flight = getattr(self, _ATTR, None)
+            if in_flight is None:
+                # A request written by hand, without putrequest.
+                in_flight = _start(self, *_request_line(data))
+                if in_flight is not None:
+                    in_flight.sent = True
+            elif not in_flight.sent and not in_flight.connecting:
+                # Written by hand on a connection opened ahead of it.
+                method, target = _request_line(data)
+                if method:
+                    in_flight.call.set(method=method.upper(), path=mask_path(target))
+                    in_flight.sent = True
+        try:
+            return original(self, data, *args, **kwargs)
+        except BaseException as exc:
+            if in_flight is not None:
+                _end(self, in_flight, exc)
+            raise
+
+    return send
+
+
+def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
+        in_flight = getattr(self, _ATTR, None)
+        if in_flight is None:
+            return original(self, *args, **kwargs)
+        timeout = None
+        with guarded():
+            timeout = _timeout_in_force(self)
+            # Taken off the connection first: getresponse closes a connection the server will close, and that
+            # close must not end this call without its status.
+            del self.__dict__[_ATTR]
+        try:
+            response = original(self, *args, **kwargs)
+        except BaseException as exc:
+            _end(self, in_flight, exc, timeout=timeout)
+            raise
+        _end(self, in_flight, status=getattr(response, "status", None), timeout=timeout)
+        return response
+
+    return getresponse
+
+
+def _wrap_close(original: Callable[..., Any]) -> Callable[..., Any]:
+    @functools.wraps(original)
+    def close(self: Any, *args: Any, **kwargs: Any) -> Any:
+        in_flight = getattr(self, _ATTR, None)
+        if in_flight is not None:
+            _end(self, in_flight)  # before the socket goes: its timeout is still readable
+        return original(self, *args, **kwargs)
+
+    return close
+
+
+def _subclasses(cls: type) -> Iterator[type]:
+    sub: type
+    for sub in cls.__subclasses__():
+        yield sub
+        yield from _subclasses(sub)
+
+
+class HttpClientHook(Hook):
+    """``http.client.HTTPConnection`` and every subclass (HTTPS, urllib3, botocore...)."""
+
+    name = "http.client"
+    requires = ("http.client",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._subclass_hook: Any = None
+
+    def _install(self) -> None:
+        base = http.client.HTTPConnection
+        self.patch(base, "putrequest", _wrap_putrequest)
+        self.patch(base, "send", _wrap_send)
+        self.patch(base, "getresponse", _wrap_getresponse)
+        self.patch(base, "close", _wrap_close)
+        for cls in (base, *_subclasses(base)):
+            self._patch_connect(cls)
+        # Subclasses defined later (urllib3 is often imported lazily, inside a view module) override
+        # ``connect`` without calling ours: wrap theirs as each class is created.
+        if "__init_subclass__" not in base.__dict__:
+            hook = self
+
+            def __init_subclass__(cls: type, **kwargs: Any) -> None:
+                super(base, cls).__init_subclass__(**kwargs)  # type: ignore[misc]
+                with guarded():
+                    hook._patch_connect(cls)
+
+            base.__init_subclass__ = classmethod(__init_subclass__)  # type: ignore[assignment,arg-type]
+            self._subclass_hook = base.__dict__["__init_subclass__"]
+
+    def _patch_connect(self, cls: type) -> None:
+        if "connect" in cls.__dict__:
+            self.patch(cls, "connect", _wrap_connect)
+
+    def _uninstall(self) -> None:
+        base = http.client.HTTPConnection
+        if self._subclass_hook is not None and base.__dict__.get("__init_subclass__") is self._subclass_hook:
+            del base.__init_subclass__
+        self._subclass_hook = None
