@@ -15,7 +15,7 @@ class SlackService(HTTPService):
     routes: ClassVar[list[tuple[str, str, str]]] = [
         ("POST", r"/services/(?P<team>\w+)/(?P<channel>\w+)/(?P<secret>\w+)", "post_message"),
     ]
-    webhook_path = "/services/T0LEDGERLY/B0SALES/x1y2z3ledgerlylocal"
+    webhook_path = "/services/T04LDGRLY2/B07SALES9Q/hQ3vX8kLmN2pR5tW9yZa1cE4"
 
     def __init__(self, latency: Latency = NONE, *, seed: int = 0) -> None:
         super().__init__(latency, seed=seed)

@@ -1,0 +1,294 @@
+"""Run the Ledgerly site under real servers and play traffic at it.
+
+``Site`` migrates a fresh SQLite database and starts the site under gunicorn (WSGI, several workers and
+threads) and uvicorn (ASGI), each on an ephemeral loopback port, with the stand-in services' addresses in
+its environment. ``drive`` plays a weighted mix of what Ledgerly's users do, from a small thread pool.
+
+Import with ``sample_app/`` on ``sys.path`` (``import runner``), as the services are imported as ``services``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO
+
+from traffic import DEFAULT_MIX, TrafficResult, drive
+
+SAMPLE_APP_DIR = Path(__file__).resolve().parent
+
+__all__ = [
+    "DEFAULT_MIX",
+    "SAMPLE_APP_DIR",
+    "Server",
+    "Site",
+    "SiteError",
+    "TrafficResult",
+    "drive",
+    "running_site",
+]
+
+
+class SiteError(RuntimeError):
+    """The site could not be migrated or started; the message holds the tail of its log."""
+
+
+@dataclass
+class Server:
+    """One server process (gunicorn's master, or uvicorn) listening on ``url``."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    url: str
+    log_path: Path
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Site:
+    """The Ledgerly site under gunicorn and uvicorn, on loopback, with its own SQLite database.
+
+    ``environ`` is added to the servers' environment: the services' addresses
+    (:meth:`services.ServiceStack.environ`) and anything else. ``audit`` turns the async-audit recorder on
+    (its records go to ``audit_dir``). Everything is stopped by :meth:`stop`, also when starting failed; a
+    ``workdir`` this class created is removed then too, unless ``keep_workdir``.
+    """
+
+    def __init__(
+        self,
+        environ: Mapping[str, str] | None = None,
+        *,
+        workdir: Path | None = None,
+        audit: bool = True,
+        audit_dir: Path | None = None,
+        wsgi_workers: int = 3,
+        wsgi_threads: int = 4,
+        asgi: bool = True,
+        python: str | None = None,
+        startup_timeout: float = 60.0,
+        keep_workdir: bool = False,
+    ) -> None:
+        self.environ = dict(environ or {})
+        self.audit = audit
+        self.wsgi_workers = wsgi_workers
+        self.wsgi_threads = wsgi_threads
+        self.asgi = asgi
+        self.python = python or sys.executable
+        self.startup_timeout = startup_timeout
+        self._own_workdir = workdir is None
+        self.keep_workdir = keep_workdir
+        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="ledgerly-"))
+        self.audit_dir = Path(audit_dir) if audit_dir is not None else self.workdir / "audit"
+        self.servers: dict[str, Server] = {}
+
+    # Addresses
+
+    @property
+    def wsgi_url(self) -> str:
+        return self._server("gunicorn").url
+
+    @property
+    def asgi_url(self) -> str:
+        return self._server("uvicorn").url
+
+    @property
+    def database_path(self) -> Path:
+        return self.workdir / "ledgerly.sqlite3"
+
+    def _server(self, name: str) -> Server:
+        try:
+            return self.servers[name]
+        except KeyError:
+            raise SiteError(f"{name} is not running") from None
+
+    # Lifecycle
+
+    def start(self) -> None:
+        try:
+            self.workdir.mkdir(parents=True, exist_ok=True)
+            self.audit_dir.mkdir(parents=True, exist_ok=True)
+            self.migrate()
+            self._spawn(
+                "gunicorn",
+                lambda fd: [
+                    "-m", "gunicorn", "ledgerly.wsgi:application",
+                    "--bind", f"fd://{fd}",
+                    "--worker-class", "gthread",
+                    "--workers", str(self.wsgi_workers),
+                    "--threads", str(self.wsgi_threads),
+                    "--timeout", "60",
+                    "--graceful-timeout", "10",
+                    "--log-level", "warning",
+                ],
+            )  # fmt: skip
+            if self.asgi:
+                self._spawn(
+                    "uvicorn",
+                    lambda fd: [
+                        "-m", "uvicorn", "ledgerly.asgi:application",
+                        "--fd", str(fd),
+                        "--lifespan", "off",
+                        "--log-level", "warning",
+                        "--no-access-log",
+                        "--timeout-graceful-shutdown", "10",
+                    ],
+                )  # fmt: skip
+            for server in self.servers.values():
+                self._wait_ready(server)
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 15.0) -> None:
+        """Stop every server (SIGTERM, then SIGKILL for its whole process group) and wait for them."""
+        servers, self.servers = list(self.servers.values()), {}
+        for server in servers:
+            _terminate(server.process, timeout)
+            if server._log is not None:
+                server._log.close()
+        # A workdir we made goes away, unless it holds the audit records: they are the point of a run.
+        holds_records = self.audit and self.audit_dir.resolve().is_relative_to(self.workdir.resolve())
+        if self._own_workdir and not self.keep_workdir and not holds_records:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self) -> Site:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Steps
+
+    def env(self) -> dict[str, str]:
+        pythonpath = os.pathsep.join(p for p in (str(SAMPLE_APP_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        return {
+            **os.environ,
+            **self.environ,
+            "DJANGO_SETTINGS_MODULE": "ledgerly.settings",
+            "PYTHONPATH": pythonpath,
+            "PYTHONUNBUFFERED": "1",
+            "LEDGERLY_VAR_DIR": str(self.workdir),
+            "LEDGERLY_DATABASE_PATH": str(self.database_path),
+            "LEDGERLY_AUDIT": "1" if self.audit else "0",
+            "ASYNC_AUDIT_OUTPUT_DIR": str(self.audit_dir),
+            "LEDGERLY_FAST_PASSWORD_HASHER": self.environ.get("LEDGERLY_FAST_PASSWORD_HASHER", "1"),
+        }
+
+    def manage(self, *args: str, timeout: float = 120.0) -> str:
+        """Run ``manage.py`` with the site's environment; returns its output, raises SiteError on failure."""
+        result = subprocess.run(
+            [self.python, "manage.py", *args],
+            cwd=SAMPLE_APP_DIR,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise SiteError(f"manage.py {' '.join(args)} failed:\n{result.stdout}{result.stderr}")
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+        # Write-ahead logging lets readers in other workers go on while one writes; it persists in the file.
+        with contextlib.closing(sqlite3.connect(self.database_path)) as db:
+            db.execute("PRAGMA journal_mode=WAL")
+
+    def _spawn(self, name: str, arguments: Callable[[int], list[str]]) -> None:
+        # Bind here and hand the listening socket down: the port is known before the server starts, and
+        # nothing can take it in between.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.bind(("127.0.0.1", 0))
+            sock.listen(128)
+            port = sock.getsockname()[1]
+            fd = sock.fileno()
+            os.set_inheritable(fd, True)
+            log_path = self.workdir / f"{name}.log"
+            log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+            try:
+                process = subprocess.Popen(
+                    [self.python, *arguments(fd)],
+                    cwd=SAMPLE_APP_DIR,
+                    env=self.env(),
+                    stdin=subprocess.DEVNULL,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    pass_fds=(fd,),
+                    start_new_session=True,  # its own process group: stop() can reach every worker
+                )
+            except BaseException:
+                log.close()
+                raise
+        finally:
+            sock.close()
+        self.servers[name] = Server(name, process, f"http://127.0.0.1:{port}", log_path, log)
+
+    def _wait_ready(self, server: Server) -> None:
+        deadline = time.monotonic() + self.startup_timeout
+        while time.monotonic() < deadline:
+            if not server.alive():
+                raise SiteError(
+                    f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}"
+                )
+            try:
+                with urllib.request.urlopen(server.url + "/healthz/", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.1)
+        raise SiteError(
+            f"{server.name} was not ready after {self.startup_timeout:.0f}s:\n{server.log_tail()}"
+        )
+
+
+def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+    pgid = process.pid  # start_new_session: the server leads its own process group
+    if process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    # Anything left in the group (a worker whose master died, a master that would not stop) is killed.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        process.wait(5)
+
+
+@contextlib.contextmanager
+def running_site(environ: Mapping[str, str] | None = None, **options: object) -> Iterator[Site]:
+    """``with running_site(stack.environ()) as site:`` for :class:`Site` with the same options."""
+    site = Site(environ, **options)  # type: ignore[arg-type]
+    with site:
+        yield site
