@@ -1,0 +1,576 @@
+"""From classified, re-timed frames to the report's objects: endpoints, findings, capacity, examples.
+
+Percentiles use linear interpolation between the closest ranks (numpy's default), so every figure can be
+recomputed by hand from the records.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from async_audit.analyze.load import Recordings
+from async_audit.analyze.model import (
+    Budgets,
+    CallSite,
+    Capacity,
+    Category,
+    Disposition,
+    ExampleRequest,
+    Finding,
+    FindingKind,
+    Severity,
+    WaterfallCall,
+)
+
+__all__ = ["call_groups", "capacity", "endpoint_stats", "examples", "findings", "prioritise"]
+
+ENDPOINT_KEYS = ["method", "route"]
+GROUP_KEYS = [
+    "method",
+    "route",
+    "top_level",
+    "site_file",
+    "site_line",
+    "site_function",
+    "kind",
+    "category",
+    "disposition",
+    "rule",
+    "target",
+]
+# A keep_sync call worth reporting: slow at p95, or a large share of its request.
+KEEP_SYNC_MIN_P95_MS = 100.0
+KEEP_SYNC_MIN_SHARE = 0.10
+# An endpoint "nears" the platform budget when its p99 (or slowest request) passes this share of it.
+TIMEOUT_RISK_SHARE = 0.5
+# Calls per request at which repeating the same call is worth one task or one bulk request.
+BATCH_MIN_CALLS_PER_REQUEST = 2.0
+EXAMPLES = 5
+
+
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts keyed by column name."""
+    return cast(list[dict[str, Any]], frame.to_dict("records"))
+
+
+def _str(value: Any) -> str | None:
+    if value is None or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def _quantiles(grouped: Any, column: str) -> pd.DataFrame:
+    q = grouped[column].quantile([0.5, 0.95, 0.99]).unstack()
+    q.columns = ["p50", "p95", "p99"]
+    frame: pd.DataFrame = q
+    return frame
+
+
+def endpoint_stats(requests: pd.DataFrame, calls: pd.DataFrame, budgets: Budgets) -> pd.DataFrame:
+    """One row per (method, route): counts, percentiles, budgets, deferrable time and projections."""
+    grouped = requests.groupby(ENDPOINT_KEYS, observed=True, dropna=False, sort=False)
+    stats = grouped.agg(
+        count=("ms", "size"),
+        mean_ms=("ms", "mean"),
+        total_ms=("ms", "sum"),
+        max_ms=("ms", "max"),
+        view=("view", lambda s: _str(s.mode(dropna=True).iloc[0]) if s.notna().any() else None),
+        over_budget=("ms", lambda s: int((s > budgets.platform_ms).sum())),
+        over_user_budget=("ms", lambda s: int((s > budgets.user_ms).sum())),
+        error_count=("status", lambda s: int((s >= 500).sum())),
+        deferrable_total_ms=("deferrable_ms", "sum"),
+    )
+    ms = _quantiles(grouped, "ms")
+    deferrable = _quantiles(grouped, "deferrable_ms")
+    projected = _quantiles(grouped, "projected_ms")
+    stats[["p50_ms", "p95_ms", "p99_ms"]] = ms.to_numpy()
+    stats[["deferrable_ms_p50", "deferrable_ms_p95"]] = deferrable[["p50", "p95"]].to_numpy()
+    stats[["projected_p50_ms", "projected_p95_ms", "projected_p99_ms"]] = projected.to_numpy()
+    stats["time_by_category"] = pd.Series(
+        _time_by_category(requests, calls, stats), index=stats.index, dtype=object
+    )
+    stats["example_row"] = _example_rows(requests, stats)
+    ordered: pd.DataFrame = stats.sort_values("total_ms", ascending=False, kind="stable")
+    return ordered
+
+
+def _time_by_category(
+    requests: pd.DataFrame, calls: pd.DataFrame, stats: pd.DataFrame
+) -> list[dict[str, float]]:
+    top = calls[calls["parent"] < 0]
+    if top.empty:
+        return [{} for _ in range(len(stats))]
+    keyed = pd.DataFrame(
+        {
+            "method": requests["method"].to_numpy()[top["req"].to_numpy()],
+            "route": requests["route"].to_numpy()[top["req"].to_numpy()],
+            "category": top["category"].astype(object).to_numpy(),
+            "excl_ms": top["excl_ms"].to_numpy(),
+        }
+    )
+    sums = keyed.groupby(["method", "route", "category"], dropna=False, sort=False)["excl_ms"].sum()
+    table: dict[tuple[Any, Any], dict[str, float]] = {}
+    for (method, route, category), total in sums.items():
+        table.setdefault((_str(method), _str(route)), {})[str(category)] = float(total)
+    out = []
+    for (method, route), count in zip(stats.index, stats["count"], strict=False):
+        totals = table.get((_str(method), _str(route)), {})
+        out.append(
+            {cat: total / count for cat, total in sorted(totals.items(), key=lambda kv: -kv[1]) if total > 0}
+        )
+    return out
+
+
+def _example_rows(requests: pd.DataFrame, stats: pd.DataFrame) -> list[int]:
+    """Per endpoint, the request closest to its p95 from above: slow, but not a one-off outlier."""
+    frame = requests[ENDPOINT_KEYS + ["ms"]].copy()
+    frame["row"] = np.arange(len(requests))
+    p95 = stats["p95_ms"].rename("p95")
+    frame = frame.join(p95, on=ENDPOINT_KEYS)
+    slow = frame[frame["ms"] >= frame["p95"] - 1e-9]
+    picked = slow.sort_values(["ms", "row"]).groupby(ENDPOINT_KEYS, observed=True, dropna=False).head(1)
+    rows = {
+        (_str(m), _str(r)): int(row)
+        for m, r, row in picked[["method", "route", "row"]].itertuples(index=False)
+    }
+    return [rows.get((_str(m), _str(r)), -1) for m, r in stats.index]
+
+
+def _target(calls: pd.DataFrame) -> np.ndarray:
+    kind = calls["kind"].astype(object).to_numpy()
+    target = np.full(len(calls), None, dtype=object)
+    for k, column in (
+        ("http", "host"),
+        ("email", "backend"),
+        ("task", "task"),
+        ("block", "name"),
+        ("sql", "sql"),
+    ):
+        mask = kind == k
+        if mask.any():
+            target[mask] = calls[column].astype(object).to_numpy()[mask]
+    return target
+
+
+def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """Calls grouped by endpoint, call site, kind, classification and target, with their statistics."""
+    if calls.empty:
+        empty: pd.DataFrame = pd.DataFrame()
+        return empty
+    req = calls["req"].to_numpy()
+    frame = pd.DataFrame(
+        {
+            "method": requests["method"].to_numpy()[req],
+            "route": requests["route"].to_numpy()[req],
+            "view": requests["view"].to_numpy()[req],
+            "top_level": (calls["parent"] < 0).to_numpy(),
+            "site_file": calls["site_file"],
+            "site_line": calls["site_line"],
+            "site_function": calls["site_function"],
+            "kind": calls["kind"],
+            "category": calls["category"],
+            "disposition": calls["disposition"],
+            "rule": calls["rule"],
+            "target": pd.Categorical(_target(calls)),
+            "req": req,
+            "ms": calls["ms"].to_numpy(),
+            "excl_ms": calls["excl_ms"].to_numpy(),
+            "request_ms": requests["ms"].to_numpy()[req],
+            "error": calls["error"].notna().to_numpy(),
+            "no_timeout": ((calls["kind"].astype(object) == "http") & calls["timeout"].isna()).to_numpy(),
+            "atomic": calls["atomic"].to_numpy(),
+            "inline": calls["inline"].to_numpy(),
+        }
+    )
+    frame["gid"] = frame.groupby(GROUP_KEYS, observed=True, dropna=False, sort=False).ngroup()
+    frame["inline_excl"] = np.where(frame["inline"], frame["excl_ms"], 0.0)
+    by = frame.groupby("gid", sort=True)
+    groups = by.agg(
+        count=("ms", "size"),
+        requests=("req", "nunique"),
+        mean_ms=("ms", "mean"),
+        max_ms=("ms", "max"),
+        excl_total_ms=("excl_ms", "sum"),
+        inline_total_ms=("inline_excl", "sum"),
+        inline_count=("inline", "sum"),
+        errors=("error", "sum"),
+        no_timeout=("no_timeout", "sum"),
+        atomic=("atomic", "any"),
+    )
+    groups["p95_ms"] = by["ms"].quantile(0.95)
+    first = by.head(1).set_index("gid")
+    for column in GROUP_KEYS + ["view"]:
+        groups[column] = first[column].reindex(groups.index)
+    example = frame.loc[by["ms"].idxmax().to_numpy(), ["gid", "req"]].set_index("gid")["req"]
+    groups["example_row"] = example.reindex(groups.index)
+    groups["first_row"] = by.head(1).reset_index().set_index("gid")["index"].reindex(groups.index)
+    pairs = frame.groupby(["gid", "req"], sort=False).agg(
+        n=("ms", "size"), ms=("ms", "sum"), request_ms=("request_ms", "first")
+    )
+    share = np.where(
+        pairs["request_ms"] > 0,
+        np.minimum(1.0, pairs["ms"] / pairs["request_ms"].where(pairs["request_ms"] > 0, 1)),
+        1.0,
+    )
+    pairs["share"] = share
+    pairs["repeated"] = pairs["n"] >= 2
+    per_gid = pairs.groupby(level="gid").agg(
+        share=("share", "mean"), max_per_request=("n", "max"), repeated_requests=("repeated", "sum")
+    )
+    groups = groups.join(per_gid)
+    groups["calls_per_request"] = groups["count"] / groups["requests"]
+    out: pd.DataFrame = groups
+    return out
+
+
+def _finding_id(
+    kind: FindingKind, method: str | None, route: str | None, site: CallSite, target: str | None
+) -> str:
+    key = "|".join(str(x) for x in (kind.value, method, route, site.file, site.line, site.function, target))
+    return hashlib.sha1(key.encode("utf-8")).hexdigest()[:16]
+
+
+class _Context:
+    def __init__(
+        self,
+        rec: Recordings,
+        requests: pd.DataFrame,
+        calls: pd.DataFrame,
+        endpoints: pd.DataFrame,
+        budgets: Budgets,
+        source_root: bool,
+    ) -> None:
+        self.rec = rec
+        self.requests = requests
+        self.calls = calls
+        self.endpoints = {
+            (_str(m), _str(r)): row for (m, r), row in zip(endpoints.index, records(endpoints), strict=False)
+        }
+        self.budgets = budgets
+        self.source_root = source_root
+        self.ids = requests["id"].to_numpy()
+
+    def request_id(self, row: Any) -> str | None:
+        return None if row is None or row != row or int(row) < 0 else str(self.ids[int(row)])
+
+    def stack(self, route: str | None, site: CallSite) -> list[CallSite]:
+        return list(self.rec.stacks.get((route, site.file, site.line, site.function), []))
+
+
+def findings(
+    rec: Recordings,
+    requests: pd.DataFrame,
+    calls: pd.DataFrame,
+    endpoints: pd.DataFrame,
+    budgets: Budgets,
+    source_root: bool,
+) -> list[Finding]:
+    """Findings of every kind (defer, keep_sync, batch, fake_async, no_timeout, timeout_risk), by priority."""
+    ctx = _Context(rec, requests, calls, endpoints, budgets, source_root)
+    out: list[Finding] = []
+    groups = call_groups(calls, requests)
+    for g in records(groups) if not groups.empty else []:
+        out.extend(_group_findings(ctx, g))
+    out.extend(_timeout_risks(ctx, endpoints))
+    return prioritise(out)
+
+
+def _base(
+    ctx: _Context,
+    g: dict[str, Any],
+    kind: FindingKind,
+    severity: Severity,
+    reason: str,
+    savings: float,
+    total_savings: float,
+) -> Finding:
+    method, route = _str(g["method"]), _str(g["route"])
+    line = int(g["site_line"]) if g["site_line"] is not None and g["site_line"] >= 0 else None
+    site = CallSite(_str(g["site_file"]), line, _str(g["site_function"]))
+    first = int(g["first_row"])
+    return Finding(
+        id=_finding_id(kind, method, route, site, _str(g["target"])),
+        kind=kind,
+        category=Category(str(g["category"])),
+        disposition=Disposition(str(g["disposition"])),
+        severity=severity,
+        reason=reason,
+        rule=str(g["rule"]),
+        method=method,
+        route=route,
+        view=_str(g["view"]),
+        site=site,
+        count=int(g["count"]),
+        requests=int(g["requests"]),
+        calls_per_request=float(g["calls_per_request"]),
+        mean_ms=float(g["mean_ms"]),
+        p95_ms=float(g["p95_ms"]),
+        share_of_request=float(g["share"]),
+        savings_ms_per_request=float(savings),
+        lib=_str(ctx.calls["lib"].iloc[first]),
+        via=_str(ctx.calls["via"].iloc[first]),
+        target=_str(g["target"]),
+        atomic=bool(g["atomic"]),
+        error_rate=float(g["errors"]) / float(g["count"]),
+        no_timeout_rate=float(g["no_timeout"]) / float(g["count"]),
+        stack=ctx.stack(route, site),
+        example_request_id=ctx.request_id(g["example_row"]),
+        evidence={
+            "total_savings_ms": float(total_savings),
+            "endpoint_requests": int(ctx.endpoints.get((method, route), {}).get("count", 0)),
+            "max_ms": float(g["max_ms"]),
+            "max_calls_per_request": int(g["max_per_request"]),
+            "decided_by": "source" if ctx.source_root else "method and category",
+        },
+    )
+
+
+def _endpoint(ctx: _Context, g: dict[str, Any]) -> dict[str, Any]:
+    return ctx.endpoints.get((_str(g["method"]), _str(g["route"])), {})
+
+
+def _defer_severity(ctx: _Context, g: dict[str, Any], savings: float) -> Severity:
+    endpoint = _endpoint(ctx, g)
+    p95 = float(endpoint.get("p95_ms", 0.0))
+    projected = float(endpoint.get("projected_p95_ms", p95))
+    if endpoint.get("over_budget", 0) and float(g["p95_ms"]) >= 0.25 * ctx.budgets.platform_ms:
+        return Severity.CRITICAL
+    if savings >= 1000.0 or (p95 > ctx.budgets.user_ms >= projected and savings >= 100.0):
+        return Severity.HIGH
+    if savings >= 200.0 or float(g["share"]) >= 0.25:
+        return Severity.MEDIUM
+    if savings >= 50.0:
+        return Severity.LOW
+    return Severity.INFO
+
+
+def _with_decision(ctx: _Context, reason: str) -> str:
+    if ctx.source_root:
+        return reason
+    return reason + " (Decided by method and category; run with --source-root to check the call site.)"
+
+
+def _group_findings(ctx: _Context, g: dict[str, Any]) -> list[Finding]:
+    out: list[Finding] = []
+    disposition = str(g["disposition"])
+    requests = float(g["requests"])
+    reason = str(_reason(ctx, g))
+    if g["top_level"]:
+        if disposition in (Disposition.DEFER.value, Disposition.REVIEW.value):
+            total = float(g["excl_total_ms"])
+            severity = _defer_severity(ctx, g, total / requests)
+            if disposition == Disposition.REVIEW.value:
+                severity = min(severity, Severity.LOW)
+            out.append(
+                _base(
+                    ctx, g, FindingKind.DEFER, severity, _with_decision(ctx, reason), total / requests, total
+                )
+            )
+        elif disposition == Disposition.KEEP_SYNC.value and (
+            float(g["p95_ms"]) >= KEEP_SYNC_MIN_P95_MS or float(g["share"]) >= KEEP_SYNC_MIN_SHARE
+        ):
+            out.append(_base(ctx, g, FindingKind.KEEP_SYNC, Severity.INFO, reason, 0.0, 0.0))
+        if int(g["inline_count"]) > 0:
+            total = float(g["inline_total_ms"])
+            text = (
+                f"This enqueue ran the task inside the request in {int(g['inline_count'])} of "
+                f"{int(g['count'])} calls: the task backend is in-process (Django's ImmediateBackend, Celery "
+                "eager, Huey immediate). "
+                "Configure a real worker to get this time back."
+            )
+            severity = max(Severity.MEDIUM, _defer_severity(ctx, g, total / requests))
+            out.append(_base(ctx, g, FindingKind.FAKE_ASYNC, severity, text, total / requests, total))
+        if str(g["kind"]) != "task" and float(g["calls_per_request"]) >= BATCH_MIN_CALLS_PER_REQUEST:
+            per_request = (float(g["calls_per_request"]) - 1.0) * float(g["mean_ms"])
+            text = (
+                f"The same call runs {g['calls_per_request']:.1f} times per request "
+                f"(up to {int(g['max_per_request'])}): "
+                "make one bulk request, or one task for all of them."
+            )
+            severity = Severity.MEDIUM if per_request >= 200.0 else Severity.LOW
+            out.append(_base(ctx, g, FindingKind.BATCH, severity, text, per_request, per_request * requests))
+    if int(g["no_timeout"]) > 0:
+        text = (
+            f"{int(g['no_timeout'])} of {int(g['count'])} calls to {_str(g['target']) or 'this host'} had no "
+            "timeout: one slow answer holds a web worker until the platform kills the request "
+            f"({ctx.budgets.platform_ms / 1000:g} s). Set a timeout."
+        )
+        max_ms = float(g["max_ms"])
+        if max_ms >= 0.5 * ctx.budgets.platform_ms:
+            severity = Severity.HIGH
+        elif float(g["p95_ms"]) >= 1000.0:
+            severity = Severity.MEDIUM
+        else:
+            severity = Severity.LOW
+        out.append(_base(ctx, g, FindingKind.NO_TIMEOUT, severity, text, 0.0, 0.0))
+    return out
+
+
+def _reason(ctx: _Context, g: dict[str, Any]) -> str:
+    reasons = ctx.calls["reason"]
+    return str(reasons.iloc[int(g["first_row"])])
+
+
+def _timeout_risks(ctx: _Context, endpoints: pd.DataFrame) -> list[Finding]:
+    out = []
+    budget = ctx.budgets.platform_ms
+    for (method, route), e in zip(endpoints.index, records(endpoints), strict=False):
+        tail = max(float(e["p99_ms"]), float(e["max_ms"]))
+        if tail < TIMEOUT_RISK_SHARE * budget:
+            continue
+        if e["over_budget"]:
+            severity = Severity.CRITICAL
+        elif float(e["p99_ms"]) >= 0.8 * budget:
+            severity = Severity.HIGH
+        else:
+            severity = Severity.MEDIUM
+        near = int(
+            (
+                ctx.requests.loc[_endpoint_mask(ctx.requests, method, route), "ms"]
+                >= TIMEOUT_RISK_SHARE * budget
+            ).sum()
+        )
+        reason = (
+            f"p99 {e['p99_ms'] / 1000:.1f} s, slowest {e['max_ms'] / 1000:.1f} s against the "
+            f"{budget / 1000:g} s platform budget ({ctx.budgets.platform_name}): "
+            f"{int(e['over_budget'])} requests "
+            f"went over it, {near} passed half of it. Without deferrable work the p99 would be "
+            f"{e['projected_p99_ms'] / 1000:.1f} s."
+        )
+        site = CallSite(None, None, _str(e["view"]))
+        count = int(e["count"])
+        out.append(
+            Finding(
+                id=_finding_id(FindingKind.TIMEOUT_RISK, _str(method), _str(route), site, None),
+                kind=FindingKind.TIMEOUT_RISK,
+                category=Category.OTHER,
+                disposition=Disposition.REVIEW,
+                severity=severity,
+                reason=reason,
+                rule="budget:platform",
+                method=_str(method),
+                route=_str(route),
+                view=_str(e["view"]),
+                site=site,
+                count=count,
+                requests=count,
+                calls_per_request=0.0,
+                mean_ms=float(e["mean_ms"]),
+                p95_ms=float(e["p95_ms"]),
+                share_of_request=1.0,
+                savings_ms_per_request=float(e["deferrable_total_ms"]) / count,
+                example_request_id=ctx.request_id(e["example_row"]),
+                evidence={
+                    "p99_ms": float(e["p99_ms"]),
+                    "max_ms": float(e["max_ms"]),
+                    "over_budget": int(e["over_budget"]),
+                    "over_half_budget": near,
+                    "projected_p99_ms": float(e["projected_p99_ms"]),
+                    "total_savings_ms": float(e["deferrable_total_ms"]),
+                },
+            )
+        )
+    return out
+
+
+def _endpoint_mask(requests: pd.DataFrame, method: Any, route: Any) -> np.ndarray:
+    m = requests["method"].astype(object).to_numpy() == method
+    routes = requests["route"].astype(object).to_numpy()
+    if _str(route) is None:
+        mask: np.ndarray = m & pd.isna(routes)
+    else:
+        mask = m & (routes == route)
+    return mask
+
+
+def prioritise(items: list[Finding]) -> list[Finding]:
+    """Order by measured savings (total time given back), then severity; number them from 1."""
+
+    def key(f: Finding) -> tuple[float, int, str]:
+        return (-float(f.evidence.get("total_savings_ms", 0.0)), -f.severity.rank, f.id)
+
+    items = sorted(items, key=key)
+    for n, item in enumerate(items, 1):
+        item.priority = n
+    return items
+
+
+def capacity(
+    requests: pd.DataFrame, workers: int | None, window: tuple[float | None, float | None]
+) -> Capacity:
+    """Worker time on deferrable work and what moving it frees, by Little's law (busy = rate x time)."""
+    n = len(requests)
+    total_s = float(requests["ms"].sum()) / 1000.0
+    deferrable_s = float(requests["deferrable_ms"].sum()) / 1000.0
+    first, last = window
+    span = (last - first) if first is not None and last is not None else 0.0
+    unsampled = int(requests["unsampled"].sum()) if "unsampled" in requests else 0
+    scale = (n + unsampled) / n if n else 1.0  # sampled-out requests cost workers too
+    busy_now = total_s * scale / span if span > 0 else None
+    busy_after = (total_s - deferrable_s) * scale / span if span > 0 else None
+    return Capacity(
+        window_s=span,
+        requests=n,
+        worker_s_total=total_s,
+        worker_s_deferrable=deferrable_s,
+        workers=workers,
+        busy_workers_now=busy_now,
+        busy_workers_after=busy_after,
+        share_freed=deferrable_s / total_s if total_s > 0 else 0.0,
+    )
+
+
+def _label(call: dict[str, Any]) -> str:
+    kind = str(call["kind"])
+    if kind == "http":
+        return f"{_str(call['method']) or '?'} {_str(call['host']) or '?'}{_str(call['path']) or ''}"
+    if kind == "email":
+        backend = _str(call["backend"]) or "?"
+        return f"email via {backend.rsplit('.', 1)[-1]}"
+    if kind == "sql":
+        sql = _str(call["sql"]) or "SQL"
+        return sql if len(sql) <= 80 else sql[:77] + "..."
+    if kind == "task":
+        return f"enqueue {_str(call['task']) or '?'}"
+    if kind == "block":
+        return f"block {_str(call['name']) or '?'}"
+    return kind
+
+
+def examples(
+    requests: pd.DataFrame, calls: pd.DataFrame, endpoints: pd.DataFrame, limit: int = EXAMPLES
+) -> list[ExampleRequest]:
+    """A representative slow request (nearest the p95 from above) of each of the busiest endpoints."""
+    out = []
+    req = calls["req"].to_numpy()
+    for row in endpoints["example_row"].head(limit):
+        if row is None or row < 0:
+            continue
+        r = requests.iloc[int(row)]
+        lo, hi = np.searchsorted(req, int(row), "left"), np.searchsorted(req, int(row), "right")
+        waterfall = [
+            WaterfallCall(
+                kind=str(c["kind"]),
+                label=_label(c),
+                t_ms=float(c["t"]),
+                ms=float(c["ms"]),
+                depth=int(c["depth"]),
+                disposition=Disposition(str(c["disposition"])),
+            )
+            for c in records(calls.iloc[lo:hi])
+        ]
+        out.append(
+            ExampleRequest(
+                id=str(r["id"]),
+                method=str(r["method"]),
+                route=_str(r["route"]),
+                ms=float(r["ms"]),
+                projected_ms=float(r["projected_ms"]),
+                calls=waterfall,
+            )
+        )
+    return out

@@ -1,0 +1,300 @@
+"""Load record files (JSON Lines, format version 1) into two pandas frames: requests, and calls by request.
+
+Files, directories (searched recursively for ``*.jsonl``) and glob patterns are accepted and merged. Lines
+that are torn, not JSON, or not valid records are skipped and counted; a record of an unknown major version
+stops the load with the file and line. Large inputs are parsed in pieces by worker processes.
+"""
+
+from __future__ import annotations
+
+import glob
+import multiprocessing
+import os
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from async_audit.analyze import _parse
+from async_audit.analyze.model import CallSite
+from async_audit.analyze.schema import CALL_COLUMNS, REQUEST_COLUMNS
+from async_audit.errors import InputError, RecordFormatError
+
+__all__ = ["LoadStats", "Recordings", "load_records", "recordings_from_dicts"]
+
+Progress = Callable[[int, int], None]
+StackKey = tuple[Any, ...]  # (route, file, line, function)
+
+_PIECE_BYTES = 8 << 20  # a piece of a file handed to one worker
+_PARALLEL_BYTES = 32 << 20  # below this, workers cost more than they save
+_GLOB_CHARS = set("*?[")
+
+
+@dataclass
+class LoadStats:
+    """What was read: files, records, skipped lines, and the recorder's own counts of what it left out."""
+
+    paths: list[str] = field(default_factory=list)
+    files: int = 0
+    records: int = 0
+    calls: int = 0
+    skipped_lines: int = 0
+    skipped_by_file: dict[str, int] = field(default_factory=dict)
+    hosts: list[str] = field(default_factory=list)
+    processes: int = 0
+    first_ts: float | None = None
+    last_ts: float | None = None
+    calls_dropped: int = 0
+    records_lost: int = 0
+    requests_unsampled: int = 0
+
+
+@dataclass
+class Recordings:
+    """The loaded records: ``requests`` (one row per request) and ``calls`` (``req`` is the request's row).
+
+    Columns and dtypes are those declared in ``async_audit.analyze.schema``. ``stacks`` holds one
+    representative stack per (route, file, line, function) of a call site.
+    """
+
+    requests: pd.DataFrame
+    calls: pd.DataFrame
+    stats: LoadStats
+    stacks: dict[StackKey, list[CallSite]] = field(default_factory=dict)
+    request_schema: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(REQUEST_COLUMNS))
+    call_schema: dict[str, tuple[str, str]] = field(default_factory=lambda: dict(CALL_COLUMNS))
+
+
+class _Categories:
+    """Merges per-piece categorical codes into one set of categories per column."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+
+    def remap(self, codes: np.ndarray, uniques: list[str]) -> np.ndarray:
+        if not uniques:
+            return codes
+        table = np.fromiter(
+            (self.index.setdefault(u, len(self.index)) for u in uniques), np.int32, len(uniques)
+        )
+        return np.where(codes >= 0, table[np.maximum(codes, 0)], -1).astype(np.int32)
+
+    def categorical(self, codes: np.ndarray) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.index), dtype=object))
+
+
+class _Builder:
+    """Accumulates pieces (in input order) into the two frames."""
+
+    def __init__(self) -> None:
+        self.requests: dict[str, list[np.ndarray]] = {key: [] for key in REQUEST_COLUMNS}
+        self.calls: dict[str, list[np.ndarray]] = {key: [] for key in CALL_COLUMNS}
+        self.categories: dict[str, _Categories] = {}
+        self.stacks: dict[StackKey, list[CallSite]] = {}
+        self.rows = 0
+
+    def add(self, chunk: _parse.Chunk, file_code: int) -> None:
+        n = chunk.records
+        for key, value in chunk.requests.items():
+            self.requests[key].append(self._column("r." + key, value))
+        self.requests["file"].append(np.full(n, file_code, dtype=np.int32))
+        for key, value in chunk.calls.items():
+            if key == "req":
+                value = value + self.rows
+            self.calls[key].append(self._column("c." + key, value))
+        for site_key, frames in chunk.stacks.items():
+            if site_key not in self.stacks:
+                self.stacks[site_key] = [CallSite(*frame) for frame in frames]
+        self.rows += n
+
+    def _column(self, name: str, value: Any) -> np.ndarray:
+        if isinstance(value, tuple):
+            return self.categories.setdefault(name, _Categories()).remap(*value)
+        return np.asarray(value)
+
+    def frames(self, files: _Categories) -> tuple[pd.DataFrame, pd.DataFrame]:
+        self.categories["r.file"] = files
+        return (
+            self._frame(self.requests, REQUEST_COLUMNS, "r."),
+            self._frame(self.calls, CALL_COLUMNS, "c."),
+        )
+
+    def _frame(
+        self, parts: dict[str, list[np.ndarray]], schema: dict[str, tuple[str, str]], prefix: str
+    ) -> pd.DataFrame:
+        data: dict[str, Any] = {}
+        for key, (dtype, _) in schema.items():
+            values = np.concatenate(parts[key]) if parts[key] else np.empty(0, dtype=_EMPTY[dtype])
+            if dtype == "category":
+                cats = self.categories.get(prefix + key, _Categories())
+                data[key] = cats.categorical(values.astype(np.int32))
+            elif dtype == "object":
+                data[key] = pd.Series(values, dtype=object)
+            else:
+                data[key] = values.astype(dtype, copy=False)
+        frame: pd.DataFrame = pd.DataFrame(data, copy=False)
+        return frame
+
+
+_EMPTY = {"category": np.int32, "object": object, "float64": np.float64, "int64": np.int64, "bool": bool}
+
+
+def _expand(paths: Sequence[str | Path]) -> list[Path]:
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
+            if not found:
+                raise InputError(f"{path}: no *.jsonl record files in this directory")
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        elif _GLOB_CHARS & set(str(raw)):
+            matched = sorted(Path(p) for p in glob.glob(str(raw), recursive=True) if os.path.isfile(p))
+            if not matched:
+                raise InputError(f"{raw}: no file matches this pattern")
+            files.extend(matched)
+        else:
+            raise InputError(f"{raw}: no such file or directory")
+    unique: dict[Path, None] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), None)
+    return list(unique)
+
+
+def _pieces(path: Path, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of whole lines, about ``_PIECE_BYTES`` each."""
+    bounds = [0]
+    with path.open("rb") as fh:
+        while bounds[-1] + _PIECE_BYTES < size:
+            fh.seek(bounds[-1] + _PIECE_BYTES)
+            fh.readline()
+            end = fh.tell()
+            if end >= size:
+                break
+            bounds.append(end)
+    bounds.append(size)
+    return list(zip(bounds[:-1], bounds[1:], strict=False))
+
+
+def _parse_piece(path: str, start: int, end: int) -> _parse.Chunk:
+    with open(path, "rb") as fh:
+        fh.seek(start)
+        data = fh.read(end - start)
+    return _parse.parse_lines(data)
+
+
+def _line_number(path: Path, start: int, index: int) -> int:
+    with path.open("rb") as fh:
+        return fh.read(start).count(b"\n") + index + 1
+
+
+def _workers(total: int, tasks: int) -> int:
+    if total < _PARALLEL_BYTES or tasks < 2:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, tasks))
+
+
+def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[_parse.Chunk]:
+    """Chunks in task order, parsed here or by a pool of worker processes."""
+    if workers == 1:
+        for path, start, end in tasks:
+            yield _parse_piece(str(path), start, end)
+        return
+    method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+    with warnings.catch_warnings():
+        # Python 3.12 warns about fork() in a process with threads; the workers only parse bytes.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+        try:
+            window = workers * 2  # bounded look-ahead keeps finished-but-unmerged pieces few
+            futures: list[Future[_parse.Chunk]] = []
+            for n, (path, start, end) in enumerate(tasks):
+                futures.append(pool.submit(_parse_piece, str(path), start, end))
+                if n >= window:
+                    yield futures[n - window].result()
+            for future in futures[max(0, len(tasks) - window) :]:
+                yield future.result()
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def load_records(paths: Sequence[str | Path], progress: Progress | None = None) -> Recordings:
+    """Read record files, directories and globs into ``Recordings``.
+
+    ``progress(done, total)`` is called in bytes as pieces finish. Raises ``InputError`` for a missing path or
+    when no valid record is found, ``RecordFormatError`` (naming file and line) for an unknown major version.
+    """
+    files = _expand(paths)
+    sizes = [f.stat().st_size for f in files]
+    total = sum(sizes)
+    tasks = [
+        (f, start, end) for f, size in zip(files, sizes, strict=False) for start, end in _pieces(f, size)
+    ]
+    builder = _Builder()
+    file_codes = _Categories()
+    stats = LoadStats(paths=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)])
+    stats.files = len(files)
+    done = 0
+    for (path, start, end), chunk in zip(tasks, _run(tasks, _workers(total, len(tasks))), strict=False):
+        if chunk.bad_version is not None:
+            index, version = chunk.bad_version
+            line = _line_number(path, start, index)
+            raise RecordFormatError(
+                f"{path}:{line}: record format version {version!r} is not supported (this async-audit reads "
+                "version 1); upgrade async-audit"
+            )
+        code = int(file_codes.remap(np.zeros(1, dtype=np.int32), [str(path)])[0])
+        builder.add(chunk, code)
+        stats.skipped_lines += chunk.skipped
+        if chunk.skipped:
+            stats.skipped_by_file[str(path)] = stats.skipped_by_file.get(str(path), 0) + chunk.skipped
+        done += end - start
+        if progress is not None:
+            progress(done, total)
+    return _finish(builder, file_codes, stats, what=", ".join(str(p) for p in files[:3]))
+
+
+def recordings_from_dicts(records: Iterable[dict[str, Any]], name: str = "<memory>") -> Recordings:
+    """``Recordings`` from records already in memory (``async_audit.testing.capture_records()``)."""
+    objects = [r for r in records if isinstance(r, dict)]
+    chunk = _parse.parse_objects(objects)
+    if chunk.bad_version is not None:
+        raise RecordFormatError(
+            f"{name}: record {chunk.bad_version[0] + 1}: format version "
+            f"{chunk.bad_version[1]!r} is not supported (this async-audit reads version 1)"
+        )
+    builder = _Builder()
+    files = _Categories()
+    builder.add(chunk, int(files.remap(np.zeros(1, dtype=np.int32), [name])[0]))
+    stats = LoadStats(paths=[name], files=1, skipped_lines=chunk.skipped)
+    return _finish(builder, files, stats, what=name)
+
+
+def _finish(builder: _Builder, files: _Categories, stats: LoadStats, what: str) -> Recordings:
+    requests, calls = builder.frames(files)
+    if requests.empty:
+        skipped = f" ({stats.skipped_lines} invalid lines skipped)" if stats.skipped_lines else ""
+        raise RecordFormatError(f"{what}: no records found{skipped}")
+    stats.records = len(requests)
+    stats.calls = len(calls)
+    stats.hosts = sorted(str(h) for h in requests["host"].dropna().unique())
+    stats.processes = int(requests[["host", "pid"]].drop_duplicates().shape[0])
+    stats.first_ts = float(requests["ts"].min())
+    stats.last_ts = float((requests["ts"] + requests["ms"] / 1000.0).max())
+    stats.calls_dropped = int(requests["dropped"].sum())
+    stats.records_lost = int(requests["lost_queue"].sum() + requests["lost_write"].sum())
+    stats.requests_unsampled = int(requests["unsampled"].sum())
+    return Recordings(requests, calls, stats, builder.stacks)

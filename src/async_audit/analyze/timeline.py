@@ -1,0 +1,71 @@
+"""Re-timing requests: how much of each request its top-level calls cover, and what is left without them.
+
+Calls can overlap (``asyncio.gather`` under ASGI, threads), so durations are never simply added: a sweep
+over each request's top-level calls, in start order and clipped to the request, credits every millisecond
+to the first call that covers it. That makes every total at most the request's wall time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["exclusive_time", "retime"]
+
+
+def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+    """For each interval, the time it covers that no earlier-starting interval of its request covers."""
+    if len(req) == 0:
+        empty: np.ndarray = np.zeros(0)
+        return empty
+    order = np.lexsort((start, req))
+    r, s, e = req[order], start[order], end[order]
+    reach = pd.Series(e).groupby(r, sort=False).cummax().to_numpy()
+    previous = np.empty_like(reach)
+    previous[0] = -np.inf
+    previous[1:] = reach[:-1]
+    previous[np.concatenate(([True], r[1:] != r[:-1]))] = -np.inf
+    gained = np.maximum(0.0, e - np.maximum(s, previous))
+    out: np.ndarray = np.empty_like(gained)
+    out[order] = gained
+    return out
+
+
+def _clipped(calls: pd.DataFrame, request_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    req = calls["req"].to_numpy()
+    limit = request_ms[req]
+    start = np.clip(calls["t"].to_numpy(), 0.0, limit)
+    end = np.clip(calls["t"].to_numpy() + calls["ms"].to_numpy(), start, limit)
+    return req, start, end
+
+
+def exclusive_time(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """Add ``excl_ms``: the request time a top-level call alone accounts for (0 for nested calls)."""
+    calls = calls.copy()
+    top = (calls["parent"] < 0).to_numpy()
+    excl = np.zeros(len(calls))
+    req, start, end = _clipped(calls[top], requests["ms"].to_numpy())
+    excl[top] = _sweep(req, start, end)
+    calls["excl_ms"] = excl
+    return calls
+
+
+def retime(requests: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
+    """Add ``covered_ms``, ``deferrable_ms`` and ``projected_ms`` to each request.
+
+    ``deferrable_ms`` is the time only deferrable top-level calls cover; ``projected_ms`` the request's
+    wall time without it. Needs the calls' ``excl_ms`` and ``deferrable`` columns.
+    """
+    requests = requests.copy()
+    n = len(requests)
+    top = (calls["parent"] < 0).to_numpy()
+    req = calls["req"].to_numpy()
+    covered = np.bincount(req[top], weights=calls["excl_ms"].to_numpy()[top], minlength=n)
+    kept = top & ~calls["deferrable"].to_numpy()
+    kreq, start, end = _clipped(calls[kept], requests["ms"].to_numpy())
+    covered_kept = np.bincount(kreq, weights=_sweep(kreq, start, end), minlength=n)
+    saving = np.maximum(0.0, covered - covered_kept)
+    requests["covered_ms"] = covered
+    requests["deferrable_ms"] = saving
+    requests["projected_ms"] = np.maximum(0.0, requests["ms"].to_numpy() - saving)
+    return requests
