@@ -56,7 +56,8 @@ def via_requests(request: HttpRequest) -> JsonResponse:
 
 
 def via_urllib(request: HttpRequest) -> JsonResponse:
-    outbound = urllib.request.Request(_url(request, credentials=False), method=request.GET.get("method", "GET"))
+    method = request.GET.get("method", "GET")
+    outbound = urllib.request.Request(_url(request, credentials=False), method=method)
     timeout = _timeout(request)
     try:
         if timeout is None:
@@ -81,9 +82,12 @@ def via_urllib3(request: HttpRequest) -> JsonResponse:
 
 
 def via_http_client(request: HttpRequest) -> JsonResponse:
-    """``mode``: ``request`` (``n`` requests on one keep-alive connection), ``put`` (putrequest...endheaders),
-    ``handwritten`` (a request written with ``send`` and read by hand), ``abandon`` (no getresponse, then close),
-    ``abandon_next`` (no getresponse, then another request)."""
+    """Raw ``http.client``, by ``mode``.
+
+    ``request``: ``n`` requests on one keep-alive connection; ``put``: putrequest, putheader, endheaders;
+    ``handwritten``: a request written with ``send`` and read by hand; ``abandon``: no getresponse, then
+    close; ``abandon_next``: no getresponse, then another request.
+    """
     port = int(request.GET["port"])
     mode = request.GET.get("mode", "request")
     target = f"/{request.GET.get('endpoint', 'ok')}{SECRET_PATH}?{SECRET_QUERY}"
@@ -106,7 +110,8 @@ def via_http_client(request: HttpRequest) -> JsonResponse:
         elif mode == "handwritten":
             # Written and read by hand, as proxies' CONNECT code does: getresponse is never called.
             conn.connect()
-            conn.send(f"PATCH {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode())  # call: send
+            raw = f"PATCH {target} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+            conn.send(raw)  # call: send
             response = http.client.HTTPResponse(conn.sock, method="PATCH")  # type: ignore[arg-type]
             response.begin()
             response.read()
@@ -211,7 +216,8 @@ async def via_httpx_async(request: HttpRequest) -> JsonResponse:
     kwargs: dict[str, Any] = {} if value == "default" else {"timeout": _timeout(request)}
     try:
         async with httpx.AsyncClient(**kwargs) as client:
-            response = await client.request(request.GET.get("method", "GET"), _url(request))  # call: httpx-async
+            method = request.GET.get("method", "GET")
+            response = await client.request(method, _url(request))  # call: httpx-async
     except httpx.HTTPError as exc:
         return JsonResponse({"error": type(exc).__name__})
     return _result(response.status_code, response.content)
@@ -258,7 +264,8 @@ def via_elasticsearch(request: HttpRequest) -> JsonResponse:
     from elasticsearch import Elasticsearch
 
     client = Elasticsearch(f"http://127.0.0.1:{int(request.GET['port'])}", request_timeout=6)
-    result = client.index(index="notes", id="8841", document={"email": "carol@example.com"})  # call: elasticsearch
+    document = {"email": "carol@example.com"}
+    result = client.index(index="notes", id="8841", document=document)  # call: elasticsearch
     client.close()
     return JsonResponse({"result": result.body})
 

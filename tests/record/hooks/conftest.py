@@ -1,12 +1,14 @@
 """Real HTTP servers on 127.0.0.1 for the outbound-HTTP hook tests.
 
 The fake API answers by the first path segment: ``/slow/...`` waits ``SLOW_SECONDS`` before answering,
-``/status/<code>/...`` answers with that status, ``/close/...`` closes the connection without an answer, anything
-else is a 200 with a small JSON body. Every answer carries the header the Elasticsearch client insists on.
+``/status/<code>/...`` answers with that status, ``/close/...`` closes the connection without an answer,
+anything else is a 200 with a small JSON body. Every answer carries the header the Elasticsearch client
+insists on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import threading
@@ -121,3 +123,56 @@ def call_line(name: str) -> int:
     lines = [i for i, text in enumerate(source, 1) if (m := _MARKER.search(text)) and m.group(1) == name]
     assert len(lines) == 1, name
     return lines[0]
+
+
+# What the test site's outbound URLs carry and no record may ever hold.
+SECRETS = (
+    "hunter2",
+    "sk_live",
+    "sk_test",
+    "alice",
+    "bob",
+    "carol",
+    "example.com",
+    "api_key",
+    "cus_9s6",
+    "8841",
+    "inv-88123",
+    "AKIDEXAMPLE",
+    "user:",
+    "?",
+    "@",
+)
+
+
+def assert_private(record: dict[str, Any]) -> None:
+    text = json.dumps(record)
+    leaked = [s for s in SECRETS if s in text]
+    assert not leaked, (leaked, text)
+
+
+@pytest.fixture(params=["wsgi", "asgi"])
+def proto(request: pytest.FixtureRequest) -> str:
+    """Each test through Django's WSGI handler (``Client``) and its ASGI handler (``AsyncClient``)."""
+    return str(request.param)
+
+
+def fetch(proto: str, url: str) -> tuple[Any, list[dict[str, Any]]]:
+    """GET ``url`` from the test site through ``proto``; the response and the records it produced."""
+    from django.test import AsyncClient
+
+    from async_audit.testing import capture_records
+
+    with capture_records() as records:
+        if proto == "wsgi":
+            response = Client().get(url)
+        else:
+            response = asyncio.run(AsyncClient().get(url))
+    assert len(records) == 1
+    assert records[0]["proto"] == proto
+    assert_private(records[0])
+    return response, records
+
+
+def http_calls(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for r in records for c in r["calls"] if c["kind"] == "http"]

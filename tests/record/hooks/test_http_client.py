@@ -1,0 +1,307 @@
+"""The ``http.client`` hook, through the clients built on it, against a real server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import socket
+from typing import Any
+
+import pytest
+import requests
+from django.test import Client
+
+import async_audit.record.trace
+from async_audit.record.hooks import _instances, install_hooks
+from async_audit.record.hooks.base import MARKER
+from async_audit.record.hooks.http_client import _ATTR
+from async_audit.testing import capture_records
+from tests.record.hooks.conftest import BODY, FakeApi, assert_private, call_line, fetch, http_calls
+
+MASKED = "/ok/v1/customers/{id}/contacts/{id}/{id}"
+
+
+def _only_call(records: list[dict[str, Any]]) -> dict[str, Any]:
+    (call,) = http_calls(records)
+    return call
+
+
+def test_requests_one_call_with_every_field(proto: str, fake_api: FakeApi) -> None:
+    response, records = fetch(proto, f"/http/requests/?port={fake_api.port}&timeout=pair&method=POST")
+    call = _only_call(records)  # requests over urllib3 over http.client: counted once
+    assert fake_api.seen == [("POST", f"/ok{_secret_target()}")]
+    assert call["kind"] == "http" and call["lib"] == "http.client" and call["via"] == "requests"
+    assert (call["method"], call["host"], call["port"]) == ("POST", "127.0.0.1", fake_api.port)
+    assert call["path"] == MASKED
+    assert call["status"] == 200 and call["error"] is None
+    assert call["timeout"] == 7.5  # timeout=(connect, read): the read timeout is the bound on the wait
+    assert call["parent"] is None and call["atomic"] is False
+    assert call["site"] == {
+        "file": "site/http_views.py",
+        "line": call_line("requests"),
+        "function": "via_requests",
+    }
+    assert call["ms"] > 0 and call["t"] >= 0
+    # The response the site built from the outbound call is what the server sent.
+    assert response.status_code == 200
+    assert json.loads(json.loads(response.content)["body"]) == BODY
+
+
+def _secret_target() -> str:
+    from tests.site.http_views import SECRET_PATH, SECRET_QUERY
+
+    return f"{SECRET_PATH}?{SECRET_QUERY}"
+
+
+@pytest.mark.parametrize(("timeout", "expected"), [("none", None), ("2.5", 2.5)])
+def test_requests_timeout_in_force(fake_api: FakeApi, timeout: str, expected: float | None) -> None:
+    _, records = fetch("wsgi", f"/http/requests/?port={fake_api.port}&timeout={timeout}")
+    assert _only_call(records)["timeout"] == expected
+
+
+def test_status_of_an_error_response(proto: str, fake_api: FakeApi) -> None:
+    response, records = fetch(proto, f"/http/requests/?port={fake_api.port}&endpoint=status/503&method=PUT")
+    call = _only_call(records)
+    assert (call["method"], call["status"], call["error"]) == ("PUT", 503, None)
+    assert call["path"] == "/status/{id}/v1/customers/{id}/contacts/{id}/{id}"
+    assert json.loads(response.content)["status"] == 503
+
+
+def test_read_timeout_is_recorded_and_the_error_propagates(proto: str, fake_api: FakeApi) -> None:
+    with capture_records() as records, pytest.raises(requests.ReadTimeout):
+        fetch(proto, f"/http/requests/?port={fake_api.port}&endpoint=slow&timeout=0.1")
+    assert_private(records[0])
+    call = _only_call(records)
+    assert call["error"] == "TimeoutError" and call["status"] is None and call["timeout"] == 0.1
+    assert records[0]["status"] == 500
+
+
+def test_refused_connection_propagates_unchanged(proto: str, refused_port: int) -> None:
+    with capture_records() as records, pytest.raises(requests.ConnectionError):
+        fetch(proto, f"/http/raises/?port={refused_port}")
+    assert_private(records[0])
+    call = _only_call(records)
+    assert call["error"] == "NewConnectionError" and call["status"] is None
+    assert (call["method"], call["port"], call["timeout"]) == ("GET", refused_port, 2.0)
+    assert call["site"]["function"] == "raises"
+
+
+def test_https_connection_refused_before_the_request_is_written(refused_port: int) -> None:
+    # urllib3 opens HTTPS connections ahead of the request: the method and path still come through.
+    response, records = fetch("wsgi", f"/http/requests-https/?port={refused_port}")
+    assert json.loads(response.content) == {"error": "ConnectionError"}
+    call = _only_call(records)
+    assert call["error"] == "NewConnectionError" and call["status"] is None
+    assert (call["method"], call["path"], call["port"]) == (
+        "POST",
+        "/v1/customers/{id}/contacts/{id}/{id}",
+        refused_port,
+    )
+    assert call["timeout"] == 2.0  # the connect timeout: the read timeout never came into force
+    assert call["site"]["line"] == call_line("requests-https")
+
+
+def test_https_connection_failing_its_handshake(fake_api: FakeApi) -> None:
+    response, records = fetch("wsgi", f"/http/https-client/?port={fake_api.port}")
+    assert json.loads(response.content) == {"error": "SSLError"}
+    call = _only_call(records)
+    assert (call["method"], call["path"], call["error"], call["timeout"]) == ("GET", MASKED, "SSLError", 5.0)
+
+
+@pytest.mark.parametrize(
+    ("timeout", "marker", "expected"), [("none", "urllib-default", None), ("2.5", "urllib", 2.5)]
+)
+def test_urllib(proto: str, fake_api: FakeApi, timeout: str, marker: str, expected: float | None) -> None:
+    response, records = fetch(proto, f"/http/urllib/?port={fake_api.port}&timeout={timeout}&method=DELETE")
+    call = _only_call(records)
+    assert call["via"] is None  # the standard library is no third-party package
+    assert (call["method"], call["path"], call["status"], call["timeout"]) == (
+        "DELETE",
+        MASKED,
+        200,
+        expected,
+    )
+    assert call["site"] == {"file": "site/http_views.py", "line": call_line(marker), "function": "via_urllib"}
+    assert json.loads(json.loads(response.content)["body"]) == BODY
+
+
+def test_urllib_without_timeout_uses_the_socket_default(fake_api: FakeApi) -> None:
+    previous = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(4.0)
+    try:
+        _, records = fetch("wsgi", f"/http/urllib/?port={fake_api.port}")
+    finally:
+        socket.setdefaulttimeout(previous)
+    assert _only_call(records)["timeout"] == 4.0
+
+
+def test_urllib3_keep_alive_connection_records_each_request(proto: str, fake_api: FakeApi) -> None:
+    response, records = fetch(proto, f"/http/urllib3/?port={fake_api.port}&n=3&timeout=2")
+    calls = http_calls(records)
+    assert json.loads(response.content) == {"statuses": [200, 200, 200]}
+    assert len(fake_api.seen) == 3 and len(calls) == 3
+    assert [c["via"] for c in calls] == ["urllib3"] * 3
+    assert [c["timeout"] for c in calls] == [2.0] * 3
+    assert calls[0]["t"] < calls[1]["t"] < calls[2]["t"]
+
+
+def test_http_client_keep_alive(proto: str, fake_api: FakeApi) -> None:
+    response, records = fetch(proto, f"/http/http-client/?port={fake_api.port}&n=2")
+    calls = http_calls(records)
+    assert json.loads(response.content) == {"statuses": [200, 200]}
+    assert [(c["method"], c["path"], c["status"], c["timeout"]) for c in calls] == [
+        ("POST", MASKED, 200, None)
+    ] * 2
+    assert {c["site"]["line"] for c in calls} == {call_line("http.client")}
+
+
+def test_http_client_putrequest_flow(fake_api: FakeApi) -> None:
+    _, records = fetch("wsgi", f"/http/http-client/?port={fake_api.port}&mode=put&timeout=3")
+    call = _only_call(records)
+    assert (call["method"], call["status"], call["timeout"]) == ("DELETE", 200, 3.0)
+    assert call["site"]["line"] == call_line("putrequest")
+
+
+def test_http_client_request_written_by_hand(fake_api: FakeApi) -> None:
+    response, records = fetch("wsgi", f"/http/http-client/?port={fake_api.port}&mode=handwritten")
+    assert json.loads(response.content) == {"statuses": [200]}
+    call = _only_call(records)
+    # Read by hand, not by getresponse: the status is unknown, the call ends when the connection closes.
+    assert (call["method"], call["path"], call["status"], call["error"]) == ("PATCH", MASKED, None, None)
+
+
+def test_response_never_read_ends_at_close(proto: str, fake_api: FakeApi) -> None:
+    _, records = fetch(proto, f"/http/http-client/?port={fake_api.port}&mode=abandon")
+    call = _only_call(records)
+    assert (call["method"], call["status"], call["error"]) == ("PUT", None, None)
+    assert call["ms"] is not None and call["site"]["line"] == call_line("abandon")
+
+
+def test_response_never_read_ends_at_the_next_request(fake_api: FakeApi) -> None:
+    response, records = fetch("wsgi", f"/http/http-client/?port={fake_api.port}&mode=abandon_next")
+    assert json.loads(response.content) == {"statuses": ["CannotSendRequest"]}
+    first, second = http_calls(records)
+    assert (first["method"], first["status"], first["error"]) == ("PUT", None, None)
+    assert (second["method"], second["status"], second["error"]) == ("GET", None, "CannotSendRequest")
+
+
+def test_http_client_refused_propagates_unchanged(refused_port: int) -> None:
+    with capture_records() as records, pytest.raises(ConnectionRefusedError):
+        Client().get(f"/http/http-client/?port={refused_port}")
+    call = _only_call(records)
+    assert (call["method"], call["error"], call["status"]) == ("POST", "ConnectionRefusedError", None)
+
+
+def test_call_inside_a_block_nests_under_it(proto: str, fake_api: FakeApi) -> None:
+    _, records = fetch(proto, f"/http/tracked/?port={fake_api.port}")
+    block, call = records[0]["calls"]
+    assert block["kind"] == "block" and block["name"] == "notify crm"
+    assert call["kind"] == "http" and call["parent"] == 0
+    assert call["t"] >= block["t"] and call["ms"] <= block["ms"]
+    assert call["site"]["line"] == call_line("tracked")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_call_in_a_signal_handler_is_traced_back_to_the_view(fake_api: FakeApi) -> None:
+    _, records = fetch("wsgi", f"/http/saves-note/?port={fake_api.port}")
+    call = _only_call(records)
+    assert call["site"] == {"file": "site/http_views.py", "line": call_line("signal"), "function": "_notify"}
+    assert call["stack"][1] == {
+        "file": "site/http_views.py",
+        "line": call_line("save"),
+        "function": "saves_note",
+    }
+    assert call["method"] == "POST" and call["timeout"] == 4.0
+
+
+def test_stripe_sdk(proto: str, fake_api: FakeApi) -> None:
+    pytest.importorskip("stripe")
+    response, records = fetch(proto, f"/http/stripe/?port={fake_api.port}")
+    assert json.loads(response.content) == {"id": "cus_test"}
+    call = _only_call(records)  # stripe over requests over urllib3 over http.client: counted once
+    assert call["via"] == "stripe" and call["lib"] == "http.client"
+    assert (call["method"], call["path"], call["status"]) == ("GET", "/v1/customers/{id}", 200)
+    assert isinstance(call["timeout"], float)
+    assert call["site"]["line"] == call_line("stripe")
+    assert len(fake_api.seen) == 1
+
+
+def test_elasticsearch_client(proto: str, fake_api: FakeApi) -> None:
+    pytest.importorskip("elasticsearch")
+    _, records = fetch(proto, f"/http/elasticsearch/?port={fake_api.port}")
+    call = _only_call(records)
+    assert call["via"] == "elasticsearch"
+    assert (call["method"], call["path"], call["status"], call["timeout"]) == (
+        "PUT",
+        "/notes/_doc/{id}",
+        200,
+        6.0,
+    )
+    assert call["site"]["line"] == call_line("elasticsearch")
+    assert len(fake_api.seen) == 1
+
+
+def test_botocore_s3_put_object(proto: str, fake_api: FakeApi) -> None:
+    pytest.importorskip("botocore")
+    response, records = fetch(proto, f"/http/botocore/?port={fake_api.port}")
+    assert json.loads(response.content) == {"status": 200}
+    call = _only_call(records)
+    assert call["via"] == "botocore"
+    assert (call["method"], call["path"], call["status"]) == ("PUT", "/invoices/{id}/{id}", 200)
+    assert call["site"]["line"] == call_line("botocore")
+
+
+def test_outside_a_request_nothing_is_recorded(fake_api: FakeApi) -> None:
+    with capture_records() as records:
+        session = requests.Session()
+        assert session.get(f"http://127.0.0.1:{fake_api.port}/ok/1", timeout=2).status_code == 200
+        conn = http.client.HTTPConnection("127.0.0.1", fake_api.port)
+        conn.request("GET", "/ok/2")
+        assert conn.getresponse().read() == json.dumps(BODY).encode()
+        assert _ATTR not in conn.__dict__
+        conn.close()
+        session.close()
+    assert records == [] and len(fake_api.seen) == 2
+
+
+def test_internal_error_leaves_the_request_alone(
+    proto: str, fake_api: FakeApi, monkeypatch: Any, internal_errors: Any
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("recorder bug")
+
+    monkeypatch.setattr(async_audit.record.trace, "call_site", broken)
+    response, records = fetch(proto, f"/http/requests/?port={fake_api.port}")
+    assert response.status_code == 200
+    assert json.loads(json.loads(response.content)["body"]) == BODY
+    assert len(fake_api.seen) == 1  # the original ran exactly once
+    assert http_calls(records) == []
+    assert internal_errors and all(isinstance(e, RuntimeError) for e in internal_errors)
+    internal_errors.expected = True
+
+
+def test_uninstall_restores_and_reinstall_covers_later_subclasses(fake_api: FakeApi) -> None:
+    hook = _instances["http.client"]
+    assert hook.installed
+    try:
+        hook.uninstall()
+        assert getattr(http.client.HTTPConnection.putrequest, MARKER, None) is None
+        assert getattr(http.client.HTTPSConnection.connect, MARKER, None) is None
+        assert "__init_subclass__" not in http.client.HTTPConnection.__dict__
+
+        class Before(http.client.HTTPConnection):
+            def connect(self) -> None:
+                super().connect()
+
+        assert getattr(Before.__dict__["connect"], MARKER, None) is None
+    finally:
+        install_hooks(["http.client"])
+    assert getattr(http.client.HTTPConnection.putrequest, MARKER, None) is not None
+
+    class After(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+
+    # Both existing and later subclasses that override connect have it wrapped.
+    assert getattr(Before.__dict__["connect"], MARKER, None) is not None
+    assert getattr(After.__dict__["connect"], MARKER, None) is not None
