@@ -1,3 +1,14 @@
-"""Stage 5: find slow calls in a Django project's source, before anything is deployed."""
+"""Stage 5: find slow calls in a Django project's source, before anything is deployed.
+
+::
+
+    report = scan_project(Path("~/src/site"))           # a Report with Sources.kind == "static"
+    result_reaches_response(Path("~/src/site"), site)   # does a call's value reach the response?
+"""
 
 from __future__ import annotations
+
+from async_audit.scan.dataflow import result_reaches_response
+from async_audit.scan.scanner import DEFAULT_MAX_DEPTH, scan_project
+
+__all__ = ["DEFAULT_MAX_DEPTH", "result_reaches_response", "scan_project"]

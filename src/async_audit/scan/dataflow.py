@@ -309,8 +309,10 @@ class _Flow:
     def statement(self, module: ParsedModule, stmt: ast.stmt, node: ast.AST, hops: int) -> Verdict:  # noqa: C901
         if isinstance(stmt, ast.Return):
             return self.returned(module, stmt, hops)
-        if isinstance(stmt, (ast.Raise, ast.Assert)):
-            return True  # an exception chooses the response (an error page, a 4xx from a handler)
+        if isinstance(stmt, ast.Raise):
+            return self.returned(module, stmt, hops)  # an exception out of a view is a response too
+        if isinstance(stmt, ast.Assert):
+            return True
         if isinstance(stmt, ast.Assign):
             if node is not stmt.value:
                 return False
@@ -336,16 +338,21 @@ class _Flow:
     def decides(self, module: ParsedModule, stmt: ast.stmt, body: list[ast.stmt], hops: int) -> Verdict:
         """A tested value chooses the response when a branch returns, raises or builds a response."""
         targets: list[ast.expr] = []
+        exits: list[Verdict] = []
         for inner in _walk_same_function(body):
             if isinstance(inner, (ast.Return, ast.Raise)):
-                return True
+                # The test chooses what the function returns (or raises): in a view that is the response,
+                # in a helper it is what its callers get back.
+                exits.append(self.returned(module, inner, hops))
             if isinstance(inner, ast.Call) and _call_role(inner) == "response":
                 return True
             if isinstance(inner, ast.Assign):
                 targets.extend(inner.targets)
             elif isinstance(inner, (ast.AugAssign, ast.AnnAssign)):
                 targets.append(inner.target)
-        return _combine(self.assigned(module, target, stmt, hops) for target in targets)
+        if _combine(exits) is True:
+            return True
+        return _combine([*exits, *(self.assigned(module, target, stmt, hops) for target in targets)])
 
     # -- names and attributes ----------------------------------------------------------------------------
 
@@ -412,7 +419,7 @@ class _Flow:
 
     # -- leaving a function ------------------------------------------------------------------------------
 
-    def returned(self, module: ParsedModule, stmt: ast.Return, hops: int) -> Verdict:
+    def returned(self, module: ParsedModule, stmt: ast.Return | ast.Raise, hops: int) -> Verdict:
         """The value is what a function returns: the response itself, or a helper's result."""
         func = _enclosing_scope(module.parents, stmt)
         if not isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef)):

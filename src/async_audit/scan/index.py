@@ -1,0 +1,289 @@
+"""One pass over each module: its imports, functions, classes, calls and module-level wiring.
+
+Everything later stages need is gathered here in a single walk of the tree, so each file is parsed and
+walked once. Names are resolved later, against the whole project (:mod:`async_audit.scan.resolve`).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+
+from async_audit.scan.source import FunctionNode, ParsedModule
+
+_LOOPS = (ast.For, ast.AsyncFor, ast.While)
+_COMPREHENSIONS = (ast.ListComp, ast.SetComp, ast.GeneratorExp, ast.DictComp)
+
+
+@dataclass(eq=False)
+class CallInfo:
+    """A call made inside a function, with where it sits."""
+
+    node: ast.Call
+    loop: bool  # inside a loop or comprehension of its function
+    atomic: bool  # inside ``with transaction.atomic()`` of its function
+    on_commit: bool  # inside a lambda handed to ``transaction.on_commit``
+
+
+@dataclass(eq=False)
+class FunctionInfo:
+    """A function or method of the project."""
+
+    module: ModuleIndex
+    qualname: str
+    node: FunctionNode
+    cls: ClassInfo | None
+    parent: FunctionInfo | None
+    calls: list[CallInfo] = field(default_factory=list)
+    local_types: dict[str, ast.Call] = field(default_factory=dict)  # variable -> the call that made its value
+    nested: dict[str, FunctionInfo] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.module.name}.{self.qualname}"
+
+
+@dataclass(eq=False)
+class ClassInfo:
+    """A class of the project: its bases (unresolved), methods and class-level assignments."""
+
+    module: ModuleIndex
+    qualname: str
+    node: ast.ClassDef
+    methods: dict[str, FunctionInfo] = field(default_factory=dict)
+    attrs: dict[str, ast.expr] = field(default_factory=dict)  # model = Order, form_class = SignupForm, ...
+    self_types: dict[str, ast.Call] = field(default_factory=dict)  # self.client = httpx.Client(...)
+    meta: dict[str, ast.expr] = field(default_factory=dict)  # class Meta: model = Order
+
+    @property
+    def name(self) -> str:
+        return self.node.name
+
+    @property
+    def dotted(self) -> str:
+        return f"{self.module.name}.{self.qualname}"
+
+
+@dataclass(eq=False)
+class ModuleIndex:
+    """What one file defines and wires up."""
+
+    name: str  # dotted module name
+    rel: str  # path relative to the scanned root, with forward slashes
+    parsed: ParsedModule
+    is_package: bool
+    imports: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    functions: dict[str, FunctionInfo] = field(default_factory=dict)  # by qualname
+    classes: dict[str, ClassInfo] = field(default_factory=dict)  # by qualname
+    globals: dict[str, ast.expr] = field(default_factory=dict)  # module-level name -> last value
+    module_calls: list[ast.Call] = field(default_factory=list)  # calls at module level
+    urlpatterns: list[ast.expr] = field(default_factory=list)  # values assigned or added to urlpatterns
+
+    def top(self, name: str) -> FunctionInfo | ClassInfo | None:
+        return self.functions.get(name) or self.classes.get(name)
+
+
+@dataclass
+class _Ctx:
+    func: FunctionInfo | None
+    cls: ClassInfo | None
+    prefix: str
+    loop: bool = False
+    atomic: bool = False
+    on_commit: bool = False
+
+
+def _is_atomic(expr: ast.expr) -> bool:
+    target = expr.func if isinstance(expr, ast.Call) else expr
+    return isinstance(target, (ast.Attribute, ast.Name)) and (
+        (isinstance(target, ast.Attribute) and target.attr == "atomic")
+        or (isinstance(target, ast.Name) and target.id == "atomic")
+    )
+
+
+def _is_on_commit(call: ast.Call) -> bool:
+    func = call.func
+    return (isinstance(func, ast.Attribute) and func.attr == "on_commit") or (
+        isinstance(func, ast.Name) and func.id == "on_commit"
+    )
+
+
+class _Indexer:
+    def __init__(self, module: ModuleIndex) -> None:
+        self.module = module
+
+    def body(self, stmts: list[ast.stmt], ctx: _Ctx) -> None:
+        for stmt in stmts:
+            self.visit(stmt, ctx)
+
+    def visit(self, node: ast.AST, ctx: _Ctx) -> None:  # noqa: C901 - the single dispatch of the walk
+        kind = type(node)
+        if kind is ast.Call:
+            assert isinstance(node, ast.Call)
+            self.call(node, ctx)
+        elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
+            assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+            self.function(node, ctx)
+        elif kind is ast.ClassDef:
+            assert isinstance(node, ast.ClassDef)
+            self.klass(node, ctx)
+        elif kind is ast.Assign or kind is ast.AnnAssign or kind is ast.AugAssign:
+            self.assign(node, ctx)
+        elif kind is ast.Import or kind is ast.ImportFrom:
+            assert isinstance(node, (ast.Import, ast.ImportFrom))
+            self.imports(node)
+        elif kind in _LOOPS:
+            assert isinstance(node, (ast.For, ast.AsyncFor, ast.While))
+            inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, True, ctx.atomic, ctx.on_commit)
+            if isinstance(node, ast.While):
+                self.visit(node.test, inner)
+            else:
+                self.visit(node.iter, ctx)
+                self.visit(node.target, inner)
+            self.body(node.body, inner)
+            self.body(node.orelse, ctx)
+        elif kind in _COMPREHENSIONS:
+            inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, True, ctx.atomic, ctx.on_commit)
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, inner)
+        elif kind is ast.With or kind is ast.AsyncWith:
+            assert isinstance(node, (ast.With, ast.AsyncWith))
+            atomic = ctx.atomic
+            for item in node.items:
+                self.visit(item.context_expr, ctx)
+                atomic = atomic or _is_atomic(item.context_expr)
+                if (
+                    ctx.func is not None
+                    and isinstance(item.optional_vars, ast.Name)
+                    and isinstance(item.context_expr, ast.Call)
+                ):
+                    ctx.func.local_types[item.optional_vars.id] = item.context_expr
+            inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, atomic, ctx.on_commit)
+            self.body(node.body, inner)
+        else:
+            for child in ast.iter_child_nodes(node):
+                self.visit(child, ctx)
+
+    def call(self, node: ast.Call, ctx: _Ctx) -> None:
+        if ctx.func is not None:
+            ctx.func.calls.append(CallInfo(node, ctx.loop, ctx.atomic, ctx.on_commit))
+        elif ctx.cls is None:
+            self.module.module_calls.append(node)
+        self.visit(node.func, ctx)
+        deferred = _is_on_commit(node)
+        later = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, ctx.atomic, True) if deferred else ctx
+        for arg in node.args:
+            self.visit(arg, later if isinstance(arg, ast.Lambda) else ctx)
+        for keyword in node.keywords:
+            self.visit(keyword.value, later if isinstance(keyword.value, ast.Lambda) else ctx)
+
+    def function(self, node: FunctionNode, ctx: _Ctx) -> None:
+        qualname = ctx.prefix + node.name
+        info = FunctionInfo(self.module, qualname, node, ctx.cls, ctx.func)
+        atomic = any(_is_atomic(d) for d in node.decorator_list)
+        for decorator in node.decorator_list:
+            self.visit(decorator, ctx)
+        for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+            self.visit(default, ctx)
+        if ctx.func is not None:
+            ctx.func.nested[node.name] = info
+            self.module.functions[qualname] = info
+        elif ctx.cls is not None:
+            ctx.cls.methods.setdefault(node.name, info)
+            self.module.functions[qualname] = info
+        else:
+            self.module.functions[qualname] = info
+        inner = _Ctx(info, ctx.cls, qualname + ".<locals>.", atomic=atomic)
+        self.body(node.body, inner)
+
+    def klass(self, node: ast.ClassDef, ctx: _Ctx) -> None:
+        qualname = ctx.prefix + node.name
+        if ctx.cls is not None and node.name == "Meta":
+            for stmt in node.body:
+                if isinstance(stmt, ast.Assign):
+                    for target in stmt.targets:
+                        if isinstance(target, ast.Name):
+                            ctx.cls.meta[target.id] = stmt.value
+            return
+        info = ClassInfo(self.module, qualname, node)
+        self.module.classes.setdefault(qualname, info)
+        for expr in node.bases + node.decorator_list:
+            self.visit(expr, ctx)
+        inner = _Ctx(ctx.func, info, qualname + ".")
+        for stmt in node.body:
+            if isinstance(stmt, ast.Assign):
+                for target in stmt.targets:
+                    if isinstance(target, ast.Name):
+                        info.attrs[target.id] = stmt.value
+            elif isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name) and stmt.value:
+                info.attrs[stmt.target.id] = stmt.value
+            self.visit(stmt, inner)
+
+    def assign(self, node: ast.AST, ctx: _Ctx) -> None:
+        assert isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign))
+        value = node.value
+        if value is None:
+            return
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for target in targets:
+            if ctx.func is not None:
+                if isinstance(target, ast.Name) and isinstance(value, ast.Call):
+                    ctx.func.local_types[target.id] = value
+                elif (
+                    isinstance(target, ast.Attribute)
+                    and isinstance(target.value, ast.Name)
+                    and target.value.id == "self"
+                    and ctx.cls is not None
+                    and isinstance(value, ast.Call)
+                ):
+                    ctx.cls.self_types.setdefault(target.attr, value)
+            elif ctx.cls is None and isinstance(target, ast.Name):
+                if target.id == "urlpatterns":
+                    self.module.urlpatterns.append(value)
+                if not isinstance(node, ast.AugAssign):
+                    self.module.globals[target.id] = value
+        self.visit(value, ctx)
+        for target in targets:
+            if not isinstance(target, ast.Name):
+                self.visit(target, ctx)
+
+    def imports(self, node: ast.Import | ast.ImportFrom) -> None:
+        table = self.module.imports
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                parts = tuple(alias.name.split("."))
+                if alias.asname:
+                    table[alias.asname] = parts
+                else:
+                    table.setdefault(parts[0], parts[:1])
+            return
+        base = self._import_base(node)
+        if base is None:
+            return
+        for alias in node.names:
+            if alias.name == "*":
+                continue
+            table[alias.asname or alias.name] = (*base, alias.name)
+
+    def _import_base(self, node: ast.ImportFrom) -> tuple[str, ...] | None:
+        mod = tuple(node.module.split(".")) if node.module else ()
+        if not node.level:
+            return mod
+        package = self.module.name.split(".")
+        if not self.module.is_package:
+            package = package[:-1]
+        up = node.level - 1
+        if up > len(package):
+            return None
+        return tuple(package[: len(package) - up]) + mod
+
+
+def index_module(parsed: ParsedModule, name: str, rel: str, is_package: bool) -> ModuleIndex:
+    """Walk ``parsed`` once and gather everything the scan needs from it."""
+    module = ModuleIndex(name=name, rel=rel, parsed=parsed, is_package=is_package)
+    _Indexer(module).body(parsed.tree.body, _Ctx(None, None, ""))
+    return module
