@@ -17,3 +17,6 @@ urlpatterns = [
 
 # Outbound HTTP, one client library per view.
 urlpatterns.append(path("http/", include("tests.site.http_views")))
+
+# Email and task enqueues.
+urlpatterns.append(path("mail-tasks/", include("tests.site.mail_task_views")))
