@@ -88,7 +88,6 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "dict": (dict,),
     "list": (list,),
 }
-_NAN = math.nan
 _INT_LIMIT = 2**53  # larger integers lose precision as float64, and no real record holds one
 
 
@@ -223,11 +222,11 @@ def _bad(values: Any, kind: str, nullable: bool) -> np.ndarray | None:
         if infer_dtype(values, skipna=True) in _INFERRED_OK[kind] and (nullable or not pd.isna(values).any()):
             return None
     types = _PY_TYPES[kind]
-    mask = np.fromiter(
-        ((type(v) not in types) and not (nullable and (v is None or v is _NAN or v != v)) for v in values),
-        dtype=bool,
-        count=len(values),
-    )
+    if nullable:
+        flags = ((type(v) not in types) and not (v is None or v != v) for v in values)
+    else:  # absent keys come as NaN: a required value must be present and a number must not be NaN
+        flags = ((type(v) not in types) or v != v for v in values)
+    mask = np.fromiter(flags, dtype=bool, count=len(values))
     return mask if mask.any() else None
 
 

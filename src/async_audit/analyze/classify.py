@@ -124,8 +124,8 @@ def source_interactivity(
     verdict[~candidates] = None
     uses = np.fromiter((v is True for v in verdict), dtype=bool, count=len(verdict))
     unused = np.fromiter((v is False for v in verdict), dtype=bool, count=len(verdict))
-    disposition = calls["disposition"].astype(object).to_numpy()
-    reason = calls["reason"].astype(object).to_numpy()
+    disposition = calls["disposition"].astype(object).to_numpy(copy=True)
+    reason = calls["reason"].astype(object).to_numpy(copy=True)
     decided = np.full(len(calls), "method and category", dtype=object)
     disposition[uses] = Disposition.KEEP_SYNC.value
     disposition[unused] = Disposition.DEFER.value
@@ -166,8 +166,8 @@ def resolve_nesting(calls: pd.DataFrame) -> pd.DataFrame:
         payment = (calls["category"].astype(object) == Category.PAYMENT.value).to_numpy() & (parent >= 0)
         if payment.any():
             tops = np.unique(top[payment])
-            disposition = calls["disposition"].astype(object).to_numpy()
-            reason = calls["reason"].astype(object).to_numpy()
+            disposition = calls["disposition"].astype(object).to_numpy(copy=True)
+            reason = calls["reason"].astype(object).to_numpy(copy=True)
             movable = np.isin(disposition[tops], [Disposition.DEFER.value, Disposition.REVIEW.value])
             tops = tops[movable]
             disposition[tops] = Disposition.KEEP_SYNC.value

@@ -470,7 +470,8 @@ def _timeout_risks(ctx: _Context, endpoints: pd.DataFrame) -> list[Finding]:
                     "over_budget": int(e["over_budget"]),
                     "over_half_budget": near,
                     "projected_p99_ms": float(e["projected_p99_ms"]),
-                    "total_savings_ms": float(e["deferrable_total_ms"]),
+                    # the endpoint's deferrable time; its defer findings carry it, so it does not rank this one
+                    "endpoint_deferrable_ms": float(e["deferrable_total_ms"]),
                 },
             )
         )
