@@ -1,6 +1,6 @@
 """Where records go: a background writer thread, so request threads never wait on I/O.
 
-Request threads only ``put`` onto a bounded queue (a full queue drops the record and counts it, it never
+Request threads only ``put`` into a bounded buffer (a full buffer drops the record and counts it, it never
 blocks). The writer thread serialises records as JSON lines and appends them to one file per process
 (``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
 ``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
@@ -14,11 +14,11 @@ import atexit
 import json
 import logging
 import os
-import queue
 import socket
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ records_logger = logging.getLogger("async_audit.records")
 LOG_PREFIX = "async-audit "  # marks record lines in a log drain; the loader finds the JSON after it
 _STOP = object()
 _FLUSH_TIMEOUT_S = 5.0
+_BATCH = 512
 
 
 class Output:
@@ -136,17 +137,23 @@ class LogOutput(Output):
 
 
 class Sink:
-    """The process's record sink: a bounded queue and one writer thread."""
+    """The process's record sink: a bounded buffer and one writer thread.
 
-    def __init__(self, make_output: Callable[[], Output], queue_size: int) -> None:
+    ``put`` appends to a deque and returns: no lock, no wake-up of the writer (waking a thread per record
+    costs the request a futex call and a GIL hand-over). The writer wakes every ``interval`` seconds, when
+    the buffer is half full, or when asked to ``flush``, and writes everything buffered in large batches.
+    """
+
+    def __init__(self, make_output: Callable[[], Output], queue_size: int, interval: float = 0.1) -> None:
         self.make_output = make_output
         self.queue_size = queue_size
+        self.interval = interval
         self.key: tuple[Any, ...] = ()  # the settings it was made from
         self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
-        self.queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self.buffer: deque[Any] = deque()
         self.thread: threading.Thread | None = None
         self.output: Output | None = None
         self.lost_queue = 0
@@ -154,26 +161,26 @@ class Sink:
         self.unsampled = 0
         self.written = 0
         self.failures = 0
-        self._pending = 0
-        self._idle = threading.Event()
-        self._idle.set()
+        self._running = False
+        self._in_flight = 0  # records the writer has taken out of the buffer and not yet written
+        self._wake = threading.Event()
+        self._high_water = max(1, self.queue_size // 2)
 
     # -- request threads --------------------------------------------------------------------------------
 
     def put(self, record: dict[str, Any]) -> None:
-        """Hand a record to the writer; never blocks, never raises."""
-        if self.queue.qsize() >= self.queue_size:
+        """Hand a record to the writer; never blocks on it, never raises."""
+        buffer = self.buffer
+        size = len(buffer)
+        if size >= self.queue_size:
             with self._lock:
                 self.lost_queue += 1
             return
-        thread = self.thread
-        if thread is None or not thread.is_alive():
+        buffer.append(record)
+        if not self._running:
             self._start()
-        with self._lock:
-            self._pending += 1
-            if self._idle.is_set():
-                self._idle.clear()
-        self.queue.put(record)
+        elif size + 1 == self._high_water:
+            self._wake.set()
 
     def count_unsampled(self) -> None:
         """Count a request left out by ``SAMPLE_RATE``; the next record written carries the count."""
@@ -184,38 +191,52 @@ class Sink:
 
     def _start(self) -> None:
         with self._lock:
-            if self.thread is not None and self.thread.is_alive():
+            if self._running:
                 return
+            self._running = True
             self.thread = threading.Thread(target=self._run, name="async-audit-writer", daemon=True)
             self.thread.start()
 
     def _run(self) -> None:
         try:
-            self._loop()
+            while True:
+                self._wake.wait(self.interval)
+                self._wake.clear()
+                if self._drain():
+                    break
+            self._running = False
+            self._drain()  # records put while the stop marker was being reached
         finally:
+            self._running = False
             if self.output is not None:
                 self.output.close()
 
-    def _loop(self) -> None:
+    def _drain(self) -> bool:
+        """Write everything buffered; True when a stop marker was reached."""
+        buffer = self.buffer
+        batch: list[dict[str, Any]] = []
+        stop = False
         while True:
-            item = self.queue.get()
-            batch = [item]
-            while len(batch) < 512:
-                try:
-                    batch.append(self.queue.get_nowait())
-                except queue.Empty:
-                    break
-            stop = any(i is _STOP for i in batch)
-            records = [i for i in batch if i is not _STOP]
-            if records:
-                self._write(records)
-            with self._lock:
-                self._pending -= len(records)
-                if self._pending <= 0:
-                    self._pending = 0
-                    self._idle.set()
-            if stop:
-                return
+            try:
+                item = buffer.popleft()
+            except IndexError:
+                break
+            if isinstance(item, dict):
+                batch.append(item)
+                self._in_flight += 1
+                if len(batch) >= _BATCH:
+                    self._write(batch)
+                    batch = []
+            elif item is _STOP:
+                stop = True
+            else:  # a flush marker: everything before it is written, or lost and counted
+                if batch:
+                    self._write(batch)
+                    batch = []
+                item.set()
+        if batch:
+            self._write(batch)
+        return stop
 
     def _write(self, records: list[dict[str, Any]]) -> None:
         with self._lock:
@@ -244,52 +265,59 @@ class Sink:
             if self.output is not None:
                 # Keep the output object (its file name, its rotation part): it reopens on the next write.
                 self.output.close()
-            return
-        self.written += len(records)
+        else:
+            self.written += len(records)
+        finally:
+            self._in_flight -= len(records)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 
     def flush(self, timeout: float = _FLUSH_TIMEOUT_S) -> bool:
-        """Wait until everything queued so far is written (or lost and counted); False on timeout."""
-        if self.thread is None or not self.thread.is_alive():
-            return self._pending == 0
-        return self._idle.wait(timeout)
+        """Wait until everything put so far is written (or lost and counted); False on timeout."""
+        if not self._running:
+            return not any(isinstance(item, dict) for item in self.buffer)
+        marker = threading.Event()
+        self.buffer.append(marker)
+        self._wake.set()
+        return marker.wait(timeout)
 
     def close(self, timeout: float = _FLUSH_TIMEOUT_S) -> None:
-        """Write what is queued (waiting at most ``timeout``), stop the writer and close the output."""
+        """Write what is buffered (waiting at most ``timeout``), stop the writer and close the output."""
         thread = self.thread
         if thread is not None and thread.is_alive():
-            self.queue.put(_STOP)
+            self.buffer.append(_STOP)
+            self._wake.set()
             thread.join(timeout)
             if thread.is_alive():
                 # Stuck on its output (a hung network disk): what it holds is lost, and said so below.
+                held = self._in_flight + sum(isinstance(item, dict) for item in list(self.buffer))
                 with self._lock:
-                    self.lost_write += max(self._pending, 0)
-                    self._pending = 0
-                    self._idle.set()
+                    self.lost_write += held
                 self._report_unreported()
                 return
         # Records put after the stop marker (another thread, racing the exit) were never written.
         left = 0
         while True:
             try:
-                left += self.queue.get_nowait() is not _STOP
-            except queue.Empty:
+                item = self.buffer.popleft()
+            except IndexError:
                 break
+            if isinstance(item, dict):
+                left += 1
+            elif item is not _STOP:
+                item.set()
         with self._lock:
             self.lost_queue += left
-            self._pending = 0
-            self._idle.set()
         if self.output is not None:
             self.output.close()
             self.output = None
         self._report_unreported()
 
     def retire(self) -> None:
-        """Stop after writing what is queued, without waiting: the settings changed under a running site."""
-        thread = self.thread
-        if thread is not None and thread.is_alive():
-            self.queue.put(_STOP)
+        """Stop after writing what is buffered, without waiting: the settings changed under a running site."""
+        if self._running:
+            self.buffer.append(_STOP)
+            self._wake.set()
         elif self.output is not None:
             self.output.close()
 
@@ -301,8 +329,8 @@ class Sink:
             )
 
     def after_fork_in_child(self) -> None:
-        # The parent's queue, thread and file are not ours: start clean, in our own file. The parent's
-        # queued records stay the parent's to write, so none is written twice.
+        # The parent's buffer, thread and file are not ours: start clean, in our own file. The parent's
+        # buffered records stay the parent's to write, so none is written twice.
         output = self.output
         self._lock = threading.Lock()
         self._reset()
