@@ -281,7 +281,7 @@ def via_botocore(request: HttpRequest) -> JsonResponse:
         aws_access_key_id="AKIDEXAMPLE",
         aws_secret_access_key="hunter2secretkey",
     )
-    result = s3.put_object(Bucket="invoices", Key="2024/inv-88123.pdf", Body=b"%PDF")  # call: botocore
+    result = s3.put_object(Bucket="invoices", Key="2024/88123", Body=b"%PDF")  # call: botocore
     return JsonResponse({"status": result["ResponseMetadata"]["HTTPStatusCode"]})
 
 
