@@ -101,12 +101,17 @@ def _figure(name: str, title: str, width: float, height: float) -> Iterator[tupl
         yield fig, out
         buffer = io.StringIO()
         fig.savefig(buffer, format="svg", metadata={"Date": None, "Creator": None})
-    out.append(_inline_svg(buffer.getvalue(), title))
+    out.append(_inline_svg(buffer.getvalue(), name, title))
 
 
-def _inline_svg(svg: str, title: str) -> str:
+def _inline_svg(svg: str, name: str, title: str) -> str:
     start = svg.find("<svg")
     svg = svg[start:]
+    # matplotlib numbers its groups from 1 in every figure ("figure_1", "axes_1"): prefixed with the chart's
+    # name, ids stay unique when several charts share one page, and references follow them.
+    svg = re.sub(r'\bid="([^"]+)"', rf'id="{name}-\1"', svg)
+    svg = re.sub(r"url\(#([^)]+)\)", rf"url(#{name}-\1)", svg)
+    svg = re.sub(r'href="#([^"]+)"', rf'href="#{name}-\1"', svg)
     # Fixed sizes in points would stop the chart from following the page width; the viewBox keeps its shape.
     svg = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r"<svg\1", svg, count=1)
     return svg.replace("<svg", f'<svg class="chart-svg" role="img" aria-label="{escape(title)}"', 1)

@@ -184,16 +184,24 @@ def one_line(text: object, limit: int | None = None) -> str:
 
 # Markdown ------------------------------------------------------------------------------------------------
 
-# Characters that start or end Markdown constructs inline (emphasis, links, code, tables, strike-through,
-# headings and lists where a value starts a line). "<", ">" and "&" become entities so no HTML gets through.
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
+# Characters that open or close Markdown constructs anywhere in a line (emphasis, links, images, code spans,
+# table cells, strike-through). "<", ">" and "&" become entities, so no HTML gets through either.
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()!|~])")
+# What makes a heading, a list item or a setext underline when a value starts a line ("1." needs "1\.").
+_MD_LINE_START = re.compile(r"^(?:[-+#=]|\d+(?=[.)]))")
 
 
 def md_escape(text: object) -> str:
     """Recorded text as literal GitHub-flavoured Markdown text, safe in a paragraph or a table cell."""
     flat = one_line(text)
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return _MD_SPECIAL.sub(r"\\\1", flat)
+    flat = _MD_SPECIAL.sub(r"\\\1", flat)
+    return _MD_LINE_START.sub(_escape_line_start, flat)
+
+
+def _escape_line_start(match: re.Match[str]) -> str:
+    token = match.group(0)
+    return f"{token}\\" if token.isdigit() else f"\\{token}"
 
 
 def md_fence(code: str, lang: str = "") -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Any, ClassVar
 
 from markupsafe import Markup
 
-from async_audit.analyze.model import Finding, Report
+from async_audit.analyze.model import ExampleRequest, Finding, Report
 from async_audit.report import charts
 from async_audit.report.base import Renderer
 from async_audit.report.context import build_context, finding_title
@@ -29,7 +30,7 @@ class HTMLRenderer(Renderer):
         root = report.sources.source_root
         context.update(
             report=report,
-            charts=_charts(report),
+            charts=_Charts(report),
             title_of=finding_title,
             excerpt_of=lambda finding: _excerpt_html(root, finding),
             highlight=highlight_code,
@@ -45,15 +46,30 @@ def _excerpt_html(root: str | None, finding: Finding) -> dict[str, Any] | None:
     return {"excerpt": excerpt, "html": highlight_excerpt(excerpt)}
 
 
-def _charts(report: Report) -> dict[str, Any]:
-    waterfalls: list[tuple[Any, Markup]] = []
-    for index, example in enumerate(report.examples[:MAX_WATERFALLS]):
-        svg = charts.waterfall(example, index)
-        if svg is not None:
-            waterfalls.append((example, svg))
-    return {
-        "percentiles": charts.latency_percentiles(report.endpoints, report.budgets),
-        "projection": charts.measured_vs_projected(report.endpoints, report.budgets),
-        "categories": charts.time_by_category(report.endpoints),
-        "waterfalls": waterfalls,
-    }
+class _Charts:
+    """The charts, each drawn when a template first asks for it: an override that leaves one out, or a
+    template that fails early, costs no drawing."""
+
+    def __init__(self, report: Report) -> None:
+        self._report = report
+
+    @cached_property
+    def percentiles(self) -> Markup | None:
+        return charts.latency_percentiles(self._report.endpoints, self._report.budgets)
+
+    @cached_property
+    def projection(self) -> Markup | None:
+        return charts.measured_vs_projected(self._report.endpoints, self._report.budgets)
+
+    @cached_property
+    def categories(self) -> Markup | None:
+        return charts.time_by_category(self._report.endpoints)
+
+    @cached_property
+    def waterfalls(self) -> list[tuple[ExampleRequest, Markup]]:
+        drawn = []
+        for index, example in enumerate(self._report.examples[:MAX_WATERFALLS]):
+            svg = charts.waterfall(example, index)
+            if svg is not None:
+                drawn.append((example, svg))
+        return drawn

@@ -30,7 +30,7 @@ _RULE_HELP = {
     FindingKind.KEEP_SYNC: "Slow work that must stay in the request: the response depends on it.",
     FindingKind.BATCH: "The same call repeats within one request: make it one task or one bulk call.",
     FindingKind.TIMEOUT_RISK: "The endpoint's slowest requests come close to the platform's request timeout.",
-    FindingKind.NO_TIMEOUT: "An outbound call without a timeout can hold a web worker until the request is killed.",
+    FindingKind.NO_TIMEOUT: "An outbound call without a timeout can hold a web worker until it is killed.",
     FindingKind.FAKE_ASYNC: "A task enqueue whose backend runs the work inside the request.",
 }
 
