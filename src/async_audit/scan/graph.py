@@ -116,6 +116,8 @@ class Graph:
     max_depth: int = 8
     inline: set[str] = field(default_factory=set)  # task systems configured to run tasks in the request
     _analysed: dict[int, tuple[list[Found], list[Edge]]] = field(default_factory=dict)
+    _event_edges: dict[Event, list[Edge]] = field(default_factory=dict)
+    reverse: dict[Node, list[tuple[Node, Edge]]] = field(default_factory=dict)
     _receivers: dict[str, list[tuple[str | None, FunctionInfo]]] | None = None
     _models: dict[str, ClassInfo] | None = None
     callers: dict[int, list[tuple[FunctionInfo, CallInfo]]] = field(default_factory=dict)
@@ -427,46 +429,67 @@ class Graph:
 
     def edges(self, node: Node) -> list[Edge]:
         if isinstance(node, Event):
-            return self.event_edges(node)
+            known = self._event_edges.get(node)
+            if known is None:
+                known = self._event_edges[node] = self.event_edges(node)
+            return known
         return self.analyse(node)[1]
 
     # -- reachability ------------------------------------------------------------------------------------
 
-    def reach(self, start: Node) -> dict[int, Visit]:
-        """Breadth-first from ``start``: each reached node, the edge and node it came from, its depth."""
-        seen: dict[int, Visit] = {id(start): Visit(start, None, None, 0)}
+    def build(self, extra: list[Node]) -> None:
+        """Analyse every function (and the events and implicit handlers they lead to), indexing edges
+        backwards, so each slow call can be traced to its entry points by a search from the call."""
+        reverse: dict[Node, list[tuple[Node, Edge]]] = {}
+        work: list[Node] = [f for m in self.project.unique_modules() for f in m.functions.values()]
+        work.extend(extra)
+        done: set[Node] = set()
+        while work:
+            node = work.pop()
+            if node in done:
+                continue
+            done.add(node)
+            for edge in self.edges(node):
+                reverse.setdefault(edge.target, []).append((node, edge))
+                if isinstance(edge.target, Event) and edge.target not in done:
+                    work.append(edge.target)
+        self.reverse = reverse
+
+    def back(self, start: Node) -> dict[Node, tuple[Edge | None, Node | None]]:
+        """Breadth-first backwards from ``start``, up to ``max_depth`` calls: every node that reaches it,
+        with the edge and node of its first step towards ``start`` (so the paths found are the shortest)."""
+        seen: dict[Node, tuple[Edge | None, Node | None]] = {start: (None, None)}
         queue: deque[tuple[Node, int]] = deque([(start, 0)])
         while queue:
             node, depth = queue.popleft()
             if depth >= self.max_depth:
                 continue
-            for edge in self.edges(node):
-                key = id(edge.target)
-                if key not in seen:
-                    seen[key] = Visit(edge.target, edge, node, depth + 1)
-                    queue.append((edge.target, depth + 1))
+            for source, edge in self.reverse.get(node, ()):
+                if source not in seen:
+                    seen[source] = (edge, node)
+                    queue.append((source, depth + 1))
         return seen
 
 
 @dataclass(frozen=True)
 class Visit:
+    """One step of a path from an entry point: the node reached, by which edge, from which node."""
+
     node: Node
-    edge: Edge | None
-    parent: Node | None
-    depth: int
+    edge: Edge
+    parent: Node
 
 
-def path_to(seen: dict[int, Visit], node: Node) -> list[Visit]:
-    """The visits from the start (excluded) to ``node`` (included), first hop first."""
+def path_from(seen: dict[Node, tuple[Edge | None, Node | None]], entry: Node) -> list[Visit]:
+    """The steps from ``entry`` to the start of the backward search ``seen``, first step first."""
     visits: list[Visit] = []
-    current: Node | None = node
-    while current is not None:
-        visit = seen[id(current)]
-        if visit.edge is None:
+    node = entry
+    while len(visits) < 64:
+        edge, following = seen[node]
+        if edge is None or following is None:
             break
-        visits.append(visit)
-        current = visit.parent
-    visits.reverse()
+        visits.append(Visit(following, edge, node))
+        node = following
     return visits
 
 

@@ -122,9 +122,10 @@ class _Indexer:
 
     def visit(self, node: ast.AST, ctx: _Ctx) -> None:  # noqa: C901 - the single dispatch of the walk
         kind = type(node)
-        if kind is ast.Call:
-            assert isinstance(node, ast.Call)
-            self.call(node, ctx)
+        if kind is ast.Expr or kind is ast.Return:
+            value = node.value  # type: ignore[attr-defined]
+            if value is not None:
+                self.expr(value, ctx)
         elif kind is ast.FunctionDef or kind is ast.AsyncFunctionDef:
             assert isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
             self.function(node, ctx)
@@ -146,10 +147,6 @@ class _Indexer:
                 self.visit(node.target, inner)
             self.body(node.body, inner)
             self.body(node.orelse, ctx)
-        elif kind in _COMPREHENSIONS:
-            inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, True, ctx.atomic, ctx.on_commit)
-            for child in ast.iter_child_nodes(node):
-                self.visit(child, inner)
         elif kind is ast.With or kind is ast.AsyncWith:
             assert isinstance(node, (ast.With, ast.AsyncWith))
             atomic = ctx.atomic
@@ -164,22 +161,64 @@ class _Indexer:
                     ctx.func.local_types[item.optional_vars.id] = item.context_expr
             inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, atomic, ctx.on_commit)
             self.body(node.body, inner)
+        elif isinstance(node, ast.expr):
+            self.expr(node, ctx)
         else:
-            for child in ast.iter_child_nodes(node):
-                self.visit(child, ctx)
+            for name in node._fields:
+                value = getattr(node, name, None)
+                if isinstance(value, list):
+                    for item in value:
+                        if isinstance(item, ast.expr):
+                            self.expr(item, ctx)
+                        elif isinstance(item, ast.AST):
+                            self.visit(item, ctx)
+                elif isinstance(value, ast.expr):
+                    self.expr(value, ctx)
+                elif isinstance(value, ast.AST):
+                    self.visit(value, ctx)
+
+    def expr(self, node: ast.expr, ctx: _Ctx) -> None:
+        """Calls in an expression; names, constants and attributes (most nodes) are passed over quickly."""
+        stack: list[ast.AST] = [node]
+        pop, push = stack.pop, stack.append
+        while stack:
+            current = pop()
+            kind = type(current)
+            if kind is ast.Name or kind is ast.Constant:
+                continue
+            if kind is ast.Attribute:
+                push(current.value)  # type: ignore[attr-defined]
+            elif kind is ast.Call:
+                assert isinstance(current, ast.Call)
+                self.call(current, ctx)
+                push(current.func)
+                if _is_on_commit(current):
+                    later = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, ctx.atomic, True)
+                    for arg in [*current.args, *(k.value for k in current.keywords)]:
+                        if isinstance(arg, ast.Lambda):
+                            self.expr(arg, later)
+                        else:
+                            push(arg)
+                else:
+                    stack.extend(current.args)
+                    stack.extend([k.value for k in current.keywords])
+            elif kind in _COMPREHENSIONS:
+                inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, True, ctx.atomic, ctx.on_commit)
+                for child in ast.iter_child_nodes(current):
+                    self.visit(child, inner)
+            else:
+                for name in current._fields:
+                    value = getattr(current, name, None)
+                    if isinstance(value, list):
+                        stack.extend(item for item in value if isinstance(item, ast.AST))
+                    elif isinstance(value, ast.AST):
+                        push(value)
 
     def call(self, node: ast.Call, ctx: _Ctx) -> None:
         if ctx.func is not None:
             ctx.func.calls.append(CallInfo(node, ctx.loop, ctx.atomic, ctx.on_commit))
         elif ctx.cls is None:
             self.module.module_calls.append(node)
-        self.visit(node.func, ctx)
-        deferred = _is_on_commit(node)
-        later = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, ctx.atomic, True) if deferred else ctx
-        for arg in node.args:
-            self.visit(arg, later if isinstance(arg, ast.Lambda) else ctx)
-        for keyword in node.keywords:
-            self.visit(keyword.value, later if isinstance(keyword.value, ast.Lambda) else ctx)
 
     def function(self, node: FunctionNode, ctx: _Ctx) -> None:
         qualname = ctx.prefix + node.name

@@ -121,6 +121,12 @@ class Project:
 
     root: Path
     modules: dict[str, ModuleIndex] = field(default_factory=dict)
+    _canonical_cache: dict[Parts, tuple[Parts, tuple[ast.Call, ...], Target | None]] = field(
+        default_factory=dict, repr=False
+    )
+    _bases: dict[int, list[ClassInfo | Parts]] = field(default_factory=dict, repr=False)
+    _mro: dict[int, list[ClassInfo]] = field(default_factory=dict, repr=False)
+    _outside: dict[int, set[str]] = field(default_factory=dict, repr=False)
 
     def add(self, module: ModuleIndex, names: list[str]) -> None:
         for name in names:
@@ -195,42 +201,54 @@ class Project:
             return self._raw(expr.value, module, func, depth + 1)
         return None
 
-    def canonical(  # noqa: C901 - one case per kind of module member
-        self, parts: Parts, ctors: tuple[ast.Call, ...] = (), depth: int = 0
-    ) -> Resolved:
+    def canonical(self, parts: Parts, ctors: tuple[ast.Call, ...] = (), depth: int = 0) -> Resolved:
         """Follow parts through the project's modules: re-exports, module-level objects, classes, methods."""
+        known = self._canonical_cache.get(parts)
+        if known is None:
+            known = self._canonical(parts, depth)
+            if depth == 0:
+                self._canonical_cache[parts] = known
+        out, prefix, target = known
+        return Resolved(out, (*prefix, *ctors) if prefix else ctors, target)
+
+    def _canonical(  # noqa: C901 - one case per kind of module member
+        self, parts: Parts, depth: int
+    ) -> tuple[Parts, tuple[ast.Call, ...], Target | None]:
         split = self._module_prefix(parts)
         if split is None or depth > _MAX_RESOLVE:
-            return Resolved(parts, ctors)
+            return parts, (), None
         module, rest = split
         if not rest:
-            return Resolved(parts, ctors, Target("module", module=module))
+            return parts, (), Target("module", module=module)
         head, tail = rest[0], rest[1:]
         func = module.functions.get(head)
         if func is not None:
             if not tail:
-                return Resolved(parts, ctors, Target("function", module=module, function=func))
+                return parts, (), Target("function", module=module, function=func)
             if tail[0] == "()" and len(tail) > 1:
                 made = self.returns(func, depth)
                 if made is not None:
-                    return self.canonical((*made[0], *tail[1:]), (*made[1], *ctors), depth + 1)
-            return Resolved(parts, ctors, Target("function", module=module, function=func, rest=tail))
+                    out, prefix, target = self._canonical((*made[0], *tail[1:]), depth + 1)
+                    return out, (*prefix, *made[1]), target
+            return parts, (), Target("function", module=module, function=func, rest=tail)
         cls = module.classes.get(head)
         if cls is not None:
-            return Resolved(parts, ctors, self._in_class(cls, tail))
+            return parts, (), self._in_class(cls, tail)
         imported = module.imports.get(head)
         if imported is not None and imported != parts[: len(imported)]:
-            return self.canonical((*imported, *tail), ctors, depth + 1)
+            return self._canonical((*imported, *tail), depth + 1)
         value = module.globals.get(head)
         if isinstance(value, ast.Call):
             raw = self._raw(value.func, module, None, depth + 1)
             if raw is not None:
-                return self.canonical((*raw[0], "()", *tail), (*raw[1], value, *ctors), depth + 1)
+                out, prefix, target = self._canonical((*raw[0], "()", *tail), depth + 1)
+                return out, (*prefix, *raw[1], value), target
         elif isinstance(value, (ast.Name, ast.Attribute)):
             raw = self._raw(value, module, None, depth + 1)
             if raw is not None and raw[0] != parts[: len(raw[0])]:
-                return self.canonical((*raw[0], *tail), (*raw[1], *ctors), depth + 1)
-        return Resolved(parts, ctors)
+                out, prefix, target = self._canonical((*raw[0], *tail), depth + 1)
+                return out, (*prefix, *raw[1]), target
+        return parts, (), None
 
     def returns(self, func: FunctionInfo, depth: int = 0) -> tuple[Parts, tuple[ast.Call, ...]] | None:
         """What a project function returns, when it says so: its return annotation, or the one call it
@@ -282,7 +300,11 @@ class Project:
 
     def bases(self, cls: ClassInfo) -> list[ClassInfo | Parts]:
         """Direct bases: project classes, or the parts of an outside class."""
+        known = self._bases.get(id(cls))
+        if known is not None:
+            return known
         found: list[ClassInfo | Parts] = []
+        self._bases[id(cls)] = found
         for base in cls.node.bases:
             resolved = self.resolve(base, cls.module, None)
             if resolved is None:
@@ -296,7 +318,10 @@ class Project:
         return found
 
     def mro(self, cls: ClassInfo) -> list[ClassInfo]:
-        """The class and its project bases, depth first, each once."""
+        """The class and its project bases, breadth first, each once."""
+        known = self._mro.get(id(cls))
+        if known is not None:
+            return known
         order: list[ClassInfo] = []
         stack = [cls]
         while stack and len(order) < 50:
@@ -305,15 +330,20 @@ class Project:
                 continue
             order.append(current)
             stack.extend(b for b in self.bases(current) if isinstance(b, ClassInfo))
+        self._mro[id(cls)] = order
         return order
 
     def outside_bases(self, cls: ClassInfo) -> set[str]:
         """Dotted names of every outside class the class derives from (through project bases)."""
+        known = self._outside.get(id(cls))
+        if known is not None:
+            return known
         names: set[str] = set()
         for current in self.mro(cls):
             for base in self.bases(current):
                 if not isinstance(base, ClassInfo):
                     names.add(".".join(base))
+        self._outside[id(cls)] = names
         return names
 
     def method(self, cls: ClassInfo, name: str, skip_self: bool = False) -> FunctionInfo | None:

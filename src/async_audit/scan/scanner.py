@@ -25,7 +25,7 @@ from async_audit.errors import InputError
 from async_audit.rules import CallFacts, Classification, RuleSet, load_rules
 from async_audit.scan import dataflow
 from async_audit.scan.catalog import SlowCall
-from async_audit.scan.graph import Entry, Found, Graph, Visit, path_to
+from async_audit.scan.graph import Entry, Found, Graph, Node, Visit, path_from
 from async_audit.scan.index import ClassInfo, FunctionInfo, ModuleIndex, index_module
 from async_audit.scan.project import Project, discover, module_names
 from async_audit.scan.source import FunctionNode, ParsedModule, count_lines, no_gc, parse_source
@@ -78,13 +78,16 @@ def scan_project(
     if rules is None:
         rules = load_rules(root, config_file)
     started = time.perf_counter()
-    project, stats = _load(root, progress)
-    settings = _read_settings(project, root)
-    graph = Graph(project, settings.module, max_depth=max_depth, inline=set(settings.inline))
-    entries = _entries(project, graph, settings)
-    reached = _reach(graph, entries)
-    findings = _findings(project, graph, reached, rules, settings)
-    unreached = _count_unreached(project, graph, reached)
+    # The scan builds a large, acyclic web of trees and indexes and frees it by reference counting: the
+    # cyclic collector would only walk it again and again (see source.no_gc).
+    with no_gc():
+        project, stats = _load(root, progress)
+        settings = _read_settings(project, root)
+        graph = Graph(project, settings.module, max_depth=max_depth, inline=set(settings.inline))
+        entries = _entries(project, graph, settings)
+        reached = _reach(graph, entries)
+        findings = _findings(project, graph, reached, rules, settings)
+        unreached = _count_unreached(graph, reached)
     elapsed = time.perf_counter() - started
 
     notes = [
@@ -294,30 +297,32 @@ def _class_kind(project: Project, graph: Graph, cls: ClassInfo) -> str | None:
 
 
 def _reach(graph: Graph, tiers: list[list[Entry]]) -> dict[tuple[int, int], tuple[Found, _Reach]]:
-    reached: dict[tuple[int, int], tuple[Found, _Reach]] = {}
+    """Each slow call with the entries that reach it: those of the best tier (routed views first)."""
+    by_node: dict[Node, list[tuple[int, Entry]]] = {}
     for tier, entries in enumerate(tiers):
         for entry in entries:
-            seen = graph.reach(entry.node)
-            for visit in seen.values():
-                if not isinstance(visit.node, FunctionInfo):
-                    continue
-                for found in graph.analyse(visit.node)[0]:
-                    key = (id(found.func), id(found.call))
-                    current = reached.get(key)
-                    if current is None:
-                        current = (found, _Reach(tier))
-                        reached[key] = current
-                    elif current[1].tier < tier:
-                        continue
-                    current[1].paths.append((entry, path_to(seen, visit.node)))
+            by_node.setdefault(entry.node, []).append((tier, entry))
+    graph.build([entry.node for entries in tiers for entry in entries])
+    reached: dict[tuple[int, int], tuple[Found, _Reach]] = {}
+    for module in graph.project.unique_modules():
+        for func in module.functions.values():
+            founds = graph.analyse(func)[0]
+            if not founds:
+                continue
+            seen = graph.back(func)
+            hits = [(tier, entry, node) for node in seen for tier, entry in by_node.get(node, ())]
+            if not hits:
+                continue
+            best = min(tier for tier, _, _ in hits)
+            paths = [(entry, path_from(seen, node)) for tier, entry, node in hits if tier == best]
+            for found in founds:
+                reached[(id(found.func), id(found.call))] = (found, _Reach(best, paths))
     return reached
 
 
-def _count_unreached(
-    project: Project, graph: Graph, reached: dict[tuple[int, int], tuple[Found, _Reach]]
-) -> int:
+def _count_unreached(graph: Graph, reached: dict[tuple[int, int], tuple[Found, _Reach]]) -> int:
     total = 0
-    for module in project.unique_modules():
+    for module in graph.project.unique_modules():
         for func in module.functions.values():
             for found in graph.analyse(func)[0]:
                 if (id(found.func), id(found.call)) not in reached and found.slow.kind != "task":
