@@ -120,7 +120,7 @@ def source_interactivity(
         )
     )
     keys = keys.map(lambda k: (k[0], int(k[1]), k[2] if isinstance(k[2], str) else None))
-    verdict = keys.map(verdicts).to_numpy()
+    verdict = keys.map(verdicts).to_numpy(copy=True)  # pandas' copy-on-write hands out read-only arrays
     verdict[~candidates] = None
     uses = np.fromiter((v is True for v in verdict), dtype=bool, count=len(verdict))
     unused = np.fromiter((v is False for v in verdict), dtype=bool, count=len(verdict))

@@ -16,8 +16,8 @@ from async_audit.report.markdown import MarkdownRenderer
 from async_audit.report.sarif import SARIFRenderer
 from async_audit.report.templating import make_environment, packaged_templates
 
-#: The formats written when none is asked for.
-DEFAULT_FORMATS = ("html", "md", "json")
+#: The formats written when none is asked for: all of them (the charts make HTML the slow one).
+DEFAULT_FORMATS = ("html", "md", "json", "csv", "sarif")
 
 __all__ = [
     "CSVRenderer",

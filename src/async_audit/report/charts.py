@@ -153,7 +153,7 @@ def _budget_line(ax: Any, x: float, color: str, text: str) -> None:
 
 
 def _height(rows: int, per_row: float = 0.34, extra: float = 1.1) -> float:
-    return max(2.2, rows * per_row + extra)
+    return max(1.4, rows * per_row + extra)
 
 
 def latency_percentiles(endpoints: Sequence[Endpoint], budgets: Budgets) -> Markup | None:
