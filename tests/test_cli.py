@@ -20,9 +20,10 @@ SHOP = {"file": "shop/views.py", "line": 10, "function": "checkout"}
 
 def _record(n: int, ms: float, calls: list[dict[str, Any]], route: str = "shop/checkout/") -> dict[str, Any]:
     return {
-        "v": 1, "id": f"{n:016x}", "ts": 1_764_300_000.0 + n * 30, "host": "web-1", "pid": 100, "proto": "wsgi",
-        "method": "POST", "route": route, "view": "shop.views.checkout", "status": 200, "ms": ms, "cpu_ms": 1.0,
-        "db": {"n": 1, "ms": 1.0}, "dropped": 0, "unsampled": 0, "lost": {"queue": 0, "write": 0}, "calls": calls,
+        "v": 1, "id": f"{n:016x}", "ts": 1_764_300_000.0 + n * 30, "host": "web-1", "pid": 100,
+        "proto": "wsgi", "method": "POST", "route": route, "view": "shop.views.checkout", "status": 200,
+        "ms": ms, "cpu_ms": 1.0, "db": {"n": 1, "ms": 1.0}, "dropped": 0, "unsampled": 0,
+        "lost": {"queue": 0, "write": 0}, "calls": calls,
     }  # fmt: skip
 
 

@@ -200,7 +200,7 @@ report_options = _compose(
 
 
 def resolve_sources(ctx: click.Context, sources: Sequence[str]) -> list[str]:
-    """The ``SOURCE`` arguments, or the caller's default (a site's ``OUTPUT_DIR``); a usage error if neither."""
+    """The ``SOURCE`` arguments, else the caller's default (a site's ``OUTPUT_DIR``), else a usage error."""
     if sources:
         return list(sources)
     state = ctx.find_object(CliState)
