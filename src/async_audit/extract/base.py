@@ -174,11 +174,11 @@ class StubGenerator:
             },
         )
 
-    def call_site(self, spec: TaskSpec, indent: str = "") -> tuple[str, list[ImportSpec]]:
-        """The statement that replaces the slow one, and the imports it needs."""
+    def call_site(self, spec: TaskSpec, width: int = WIDTH) -> tuple[str, list[ImportSpec]]:
+        """The statement that replaces the slow one (laid out to fit ``width``), and the imports it needs."""
         kwargs = [f"{p.name}={p.value}" for p in spec.params]
         call, imports = self.on_commit(spec.name, kwargs)
-        return call.format(indent), [*imports, ImportSpec(spec.module, spec.name)]
+        return call.format("", width), [*imports, ImportSpec(spec.module, spec.name)]
 
     def render_snippet(
         self, env: jinja2.Environment, spec: TaskSpec, original: str, reasons: list[str]

@@ -108,6 +108,7 @@ class CallSitePlan:
     imports: list[ImportSpec] = field(default_factory=list)
     local_imports: list[ImportSpec] = field(default_factory=list)
     unused_after: list[ImportSpec] = field(default_factory=list)  # call-site imports the move may orphan
+    removals: list[tuple[int, int]] = field(default_factory=list)  # rebuilt locals the call site no longer uses
     in_atomic: bool = False
     loop: bool = False  # a whole ``for`` loop moves: one task instead of one per item
     orm_write: bool = False
@@ -1004,7 +1005,48 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
     prelude = sorted(dict.fromkeys(planner.prelude_nodes), key=lambda s: an.range(s).start.line)
     plan.prelude = [planner.rendered(s).strip("\n") for s in prelude]
     plan.body = planner.rendered(work).strip("\n")
+    plan.removals = _dead_after_move(an, fn, unit, prelude)
     return plan
+
+
+def _dead_after_move(
+    an: _Analyzer, fn: cst.FunctionDef, unit: cst.CSTNode, prelude: list[cst.SimpleStatementLine]
+) -> list[tuple[int, int]]:
+    """Rebuilt assignments (a context dict) that nothing at the call site reads once the work has moved."""
+    names = _Names()
+    fn.body.visit(names)
+    inside: dict[int, set[int]] = {}  # id(statement) -> ids of the Name nodes within it
+
+    def name_ids(node: cst.CSTNode) -> set[int]:
+        if id(node) not in inside:
+            sub = _Names()
+            node.visit(sub)
+            inside[id(node)] = {id(n) for n in sub.loads}
+        return inside[id(node)]
+
+    dead: list[cst.SimpleStatementLine] = []
+    changed = True
+    while changed:
+        changed = False
+        for stmt in prelude:
+            if stmt in dead:
+                continue
+            block = an.parents.get(stmt)
+            if not isinstance(block, cst.IndentedBlock) or len(block.body) < 2:
+                continue
+            assign = stmt.body[0]
+            if not isinstance(assign, (cst.Assign, cst.AnnAssign)):
+                continue
+            target = assign.targets[0].target if isinstance(assign, cst.Assign) else assign.target
+            if not isinstance(target, cst.Name):
+                continue
+            ignored = name_ids(unit) | name_ids(stmt)
+            for other in dead:
+                ignored |= name_ids(other)
+            if not any(n.value == target.value and id(n) not in ignored for n in names.loads):
+                dead.append(stmt)
+                changed = True
+    return [(an.range(s).start.line, an.range(s).start.column) for s in dead]
 
 
 def rewrite_module(
@@ -1015,12 +1057,15 @@ def rewrite_module(
     """Replace each planned statement with its enqueue code, add the imports, drop imports left unused."""
     wrapper = MetadataWrapper(cst.parse_module(code))
     by_position = {(plan.line, plan.column): new for plan, new, _ in changes}
+    removals = {position for plan, _, _ in changes for position in plan.removals}
 
     class _Rewrite(cst.CSTTransformer):
         METADATA_DEPENDENCIES = (PositionProvider,)
 
         def _swap(self, original: cst.CSTNode, updated: Any) -> Any:
             r = self.get_metadata(PositionProvider, original)
+            if (r.start.line, r.start.column) in removals:
+                return cst.RemoveFromParent()
             new = by_position.get((r.start.line, r.start.column))
             if new is None:
                 return updated

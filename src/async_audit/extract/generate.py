@@ -10,7 +10,7 @@ import jinja2
 
 from async_audit.analyze.model import CallSite, Category, Finding, FindingKind, Report, Stub
 from async_audit.errors import InputError
-from async_audit.extract.base import StubGenerator, generator, make_environment
+from async_audit.extract.base import WIDTH, StubGenerator, generator, make_environment
 from async_audit.extract.callsite import (
     CallSitePlan,
     ProjectInfo,
@@ -296,7 +296,8 @@ def _stub(item: Prepared, gen: StubGenerator, env: jinja2.Environment, project: 
 def _change(
     gen: StubGenerator, spec: TaskSpec, plan: CallSitePlan
 ) -> tuple[CallSitePlan, str, list[ImportSpec]]:
-    code, imports = gen.call_site(spec, " " * plan.column)
+    # libcst indents continuation lines by the enclosing block itself: lay out from column 0, in less width.
+    code, imports = gen.call_site(spec, WIDTH - plan.column)
     return plan, code, imports
 
 

@@ -12,7 +12,8 @@ def push_contact(email: str, team: str) -> str | None:
     if not settings.CRM_URL:
         return None
     body = json.dumps({"email": email, "company": team}).encode()
-    request = urllib.request.Request(settings.CRM_URL, data=body, headers={"Content-Type": "application/json"})
+    headers = {"Content-Type": "application/json"}
+    request = urllib.request.Request(settings.CRM_URL, data=body, headers=headers)
     with urllib.request.urlopen(request, timeout=10) as response:
         contact_id: str = json.load(response)["id"]
     return contact_id

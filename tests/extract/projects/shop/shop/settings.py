@@ -50,3 +50,6 @@ elif BACKEND == "huey":
 elif BACKEND == "django_q":
     INSTALLED_APPS.append("django_q")
     Q_CLUSTER = {"name": "shop", "sync": True, "orm": "default", "timeout": 60, "retry": 120}
+
+# Tables straight from the models: the shop's database lives for one run only.
+MIGRATION_MODULES = {app.rsplit(".", 1)[-1]: None for app in INSTALLED_APPS}

@@ -1,11 +1,5 @@
 from __future__ import annotations
 
-from django.urls import path
+from django.urls import include, path
 
-from accounts import views
-
-urlpatterns = [
-    path("signup/", views.signup),
-    path("teams/<int:team_id>/invite/", views.invite),
-    path("contact/", views.sync_contact),
-]
+urlpatterns = [path("", include("accounts.urls"))]
