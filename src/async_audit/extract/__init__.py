@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from async_audit.extract.base import StubGenerator, generator
 from async_audit.extract.detect import BACKENDS, detect_backend, inline_backend_warning
-from async_audit.extract.generate import PATCH_NAME, attach_stubs, generate_stub, write_stubs
+from async_audit.extract.generate import DEFAULT_BACKEND, PATCH_NAME, attach_stubs, generate_stub, write_stubs
 
 __all__ = [
     "BACKENDS",
+    "DEFAULT_BACKEND",
     "PATCH_NAME",
     "StubGenerator",
     "attach_stubs",
