@@ -384,6 +384,53 @@ def scan(
 
 
 @cli.command()
+@sources_argument
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default="async-audit-stubs",
+    show_default=True,
+    help="Directory to write the task modules, management commands and patch into (created).",
+)
+@backend_option
+@source_root_option
+@templates_option
+@config_option
+@click.pass_context
+def stubs(
+    ctx: click.Context,
+    sources: tuple[str, ...],
+    out: Path,
+    backend: str | None,
+    source_root: Path | None,
+    templates: Path | None,
+    config_file: Path | None,
+) -> None:
+    """Write a background task for every defer and batch finding: the task modules, a management command
+    per task, and one patch of the call-site changes (git apply).
+
+    SOURCE is a record file (.jsonl), a directory of them, or a glob. With --source-root the call sites are
+    read and rewritten; without it, each task comes with a snippet to apply by hand.
+    """
+    from async_audit.analyze import build_report
+    from async_audit.extract import DEFAULT_BACKEND, detect_backend, inline_backend_warning, write_stubs
+
+    paths = resolve_sources(ctx, sources)
+    options = analysis_options(None, None, None, source_root, config_file)
+    with progress("Loading records") as on_progress:
+        result = build_report(paths, options, progress=on_progress)
+    chosen = BACKEND_ALIASES.get(backend, backend) if backend else None
+    if chosen is None:
+        chosen = (detect_backend(source_root) if source_root is not None else None) or DEFAULT_BACKEND
+    for path in write_stubs(result, chosen, out, source_root, templates):
+        click.echo(path)
+    warning = inline_backend_warning(source_root, chosen) if source_root is not None else None
+    if warning:
+        click.echo(f"Warning: {warning}", err=True)
+
+
+@cli.command()
 def budgets() -> None:
     """List the request timeouts of common platforms, with their sources."""
     from async_audit.analyze import KNOWN_BUDGETS
