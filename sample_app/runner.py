@@ -142,6 +142,7 @@ class Site:
                     "--worker-class", "gthread",
                     "--workers", str(self.wsgi_workers),
                     "--threads", str(self.wsgi_threads),
+                    "--preload",  # import the site once, then fork: the workers boot at once
                     "--timeout", "60",
                     "--graceful-timeout", "10",
                     "--log-level", "warning",

@@ -161,7 +161,5 @@ LOGGING = {
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "loggers": {
-        "ledgerly": {"handlers": ["console"], "level": os.environ.get("LEDGERLY_LOG_LEVEL", "INFO")},
-    },
+    "root": {"handlers": ["console"], "level": os.environ.get("LEDGERLY_LOG_LEVEL", "WARNING")},
 }

@@ -27,15 +27,15 @@ def stack() -> Iterator[ServiceStack]:
         yield services
 
 
-@pytest.fixture(scope="module")
-def module_stack() -> Iterator[ServiceStack]:
+@pytest.fixture(scope="package")
+def site_services() -> Iterator[ServiceStack]:
     with ServiceStack(FAST, seed=11) as services:
         yield services
 
 
-@pytest.fixture(scope="module")
-def site(module_stack: ServiceStack) -> Iterator[Site]:
-    with Site(module_stack.environ(), audit=AUDIT, wsgi_workers=2, wsgi_threads=4) as running:
+@pytest.fixture(scope="package")
+def site(site_services: ServiceStack) -> Iterator[Site]:
+    with Site(site_services.environ(), audit=AUDIT, wsgi_workers=2, wsgi_threads=4) as running:
         yield running
 
 
