@@ -192,15 +192,17 @@ def _email(parts: Parts, ctx: CallContext) -> SlowCall | None:
             rest = rest[1:]
         if len(rest) == 1 and rest[0] in _MAIL_FUNCTIONS:
             return SlowCall(
-                "email", "django.mail", label=f"django.core.mail.{rest[0]}", target="EMAIL_BACKEND"
+                "email", "django.mail", label=f"django.core.mail.{rest[0]}", target="django.core.mail"
             )
         if len(rest) == 3 and rest[0] in _MAIL_CLASSES and rest[1] == "()" and name == "send":
-            return SlowCall("email", "django.mail", label=f"{rest[0]}.send", target="EMAIL_BACKEND")
+            return SlowCall("email", "django.mail", label=f"{rest[0]}.send", target="django.core.mail")
         if rest[:2] == ("get_connection", "()") and name == "send_messages":
-            return SlowCall("email", "django.mail", label="connection.send_messages", target="EMAIL_BACKEND")
+            return SlowCall(
+                "email", "django.mail", label="connection.send_messages", target="django.core.mail"
+            )
         return None
     if name == "email_user" and len(parts) >= 2:
-        return SlowCall("email", "django.mail", label="User.email_user", target="EMAIL_BACKEND")
+        return SlowCall("email", "django.mail", label="User.email_user", target="django.core.mail")
     if parts[:1] == ("smtplib",) and name in ("sendmail", "send_message") and "()" in parts:
         return SlowCall("email", "smtplib", label=f"smtplib.{name}", target="smtp")
     if parts[:1] == ("sendgrid",) and name == "send":

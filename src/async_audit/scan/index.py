@@ -177,7 +177,7 @@ class _Indexer:
                 elif isinstance(value, ast.AST):
                     self.visit(value, ctx)
 
-    def expr(self, node: ast.expr, ctx: _Ctx) -> None:
+    def expr(self, node: ast.expr, ctx: _Ctx) -> None:  # noqa: C901 - the inner loop of the walk, kept flat
         """Calls in an expression; names, constants and attributes (most nodes) are passed over quickly."""
         stack: list[ast.AST] = [node]
         pop, push = stack.pop, stack.append

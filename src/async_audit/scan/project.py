@@ -222,6 +222,12 @@ class Project:
             return parts, (), Target("module", module=module)
         head, tail = rest[0], rest[1:]
         func = module.functions.get(head)
+        while func is not None and len(tail) >= 2 and tail[0] == "<locals>":
+            # A function defined inside another: functions are indexed by qualified name.
+            nested = module.functions.get(f"{func.qualname}.<locals>.{tail[1]}")
+            if nested is None:
+                break
+            func, tail = nested, tail[2:]
         if func is not None:
             if not tail:
                 return parts, (), Target("function", module=module, function=func)

@@ -14,6 +14,7 @@ from pathlib import Path
 from async_audit.analyze.model import (
     Budgets,
     CallSite,
+    Category,
     Disposition,
     Finding,
     FindingKind,
@@ -342,7 +343,7 @@ def _facts(slow: SlowCall, settings: _Settings) -> CallFacts:
         host=slow.host,
         method=slow.method,
         path=slow.path,
-        backend=backend or ("EMAIL_BACKEND" if slow.kind == "email" else None),
+        backend=backend or (slow.target if slow.kind == "email" else None),
         task=slow.target if slow.kind == "task" else None,
         name=slow.target if slow.kind == "block" else None,
     )
@@ -516,7 +517,7 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
             savings_ms_per_request=0.0,
             lib=slow.lib,
             via=slow.via,
-            target=slow.target,
+            target=(settings.email_backend or slow.target) if slow.kind == "email" else slow.target,
             atomic=atomic,
             stack=stack[:8],
             source="static",
@@ -594,6 +595,10 @@ def _decide(
     if disposition is Disposition.DEFERRED:
         return FindingKind.DEFER, disposition, Severity.INFO, reason
     if disposition is Disposition.KEEP_SYNC:
+        if reaches is False and classification.category in (Category.API_READ, Category.SEARCH_QUERY):
+            # Reads are kept for the page that shows them; this one's result is never shown.
+            reason = f"{reason} But its result does not reach the response: it can move to a background task."
+            return FindingKind.DEFER, Disposition.DEFER, Severity.MEDIUM, reason
         return FindingKind.KEEP_SYNC, disposition, Severity.INFO, reason
     if reaches is True:
         reason = f"{reason} But its result reaches the response here, so the request must wait for it."

@@ -208,11 +208,10 @@ class UrlConfReader:
                 lookup = self._lookup(cls)
                 self.views.append(_View(f"{prefix}^{route}/$", cls, detail=False))
                 self.views.append(_View(f"{prefix}^{route}/(?P<{lookup}>[^/.]+)/$", cls, detail=True))
-                for method in self._actions(cls):
-                    detail, url_path, _ = method
+                for detail, url_path, name, http in self._actions(cls):
                     base = f"{prefix}^{route}/(?P<{lookup}>[^/.]+)/" if detail else f"{prefix}^{route}/"
                     self.views.append(
-                        _View(f"{base}{url_path}/$", cls, actions={"*": method[2]}, detail=detail)
+                        _View(f"{base}{url_path}/$", cls, actions={"*": name, "*method": http}, detail=detail)
                     )
 
     def _lookup(self, cls: ClassInfo) -> str:
@@ -223,8 +222,8 @@ class UrlConfReader:
                     return value.value
         return "pk"
 
-    def _actions(self, cls: ClassInfo) -> list[tuple[bool, str, str]]:
-        """``@action`` methods: (detail, url path, method name)."""
+    def _actions(self, cls: ClassInfo) -> list[tuple[bool, str, str, str]]:
+        """``@action`` methods: (detail, url path, method name, HTTP method)."""
         found = []
         for current in self.project.mro(cls):
             for name, func in current.methods.items():
@@ -232,12 +231,17 @@ class UrlConfReader:
                     if isinstance(decorator, ast.Call) and _name(decorator.func) == "action":
                         detail = False
                         url_path = name
+                        http = "GET"
                         for keyword in decorator.keywords:
+                            if keyword.arg == "methods" and isinstance(keyword.value, (ast.List, ast.Tuple)):
+                                first = keyword.value.elts[0] if keyword.value.elts else None
+                                if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                                    http = first.value.upper()
                             if keyword.arg == "detail" and isinstance(keyword.value, ast.Constant):
                                 detail = bool(keyword.value.value)
                             if keyword.arg == "url_path" and isinstance(keyword.value, ast.Constant):
                                 url_path = str(keyword.value.value)
-                        found.append((detail, url_path, name))
+                        found.append((detail, url_path, name, http))
         return found
 
     # -- entries -----------------------------------------------------------------------------------------
@@ -268,8 +272,8 @@ def class_entries(
     entries: list[Entry] = []
     wanted: dict[str, str | None]
     if actions and "*" in actions:
-        action = actions["*"]
-        return [Entry(m, None, route, cls.dotted) for m in [project.method(cls, action)] if m is not None]
+        method = project.method(cls, actions["*"])
+        return [Entry(method, actions.get("*method"), route, cls.dotted)] if method is not None else []
     if actions:
         wanted = {handler: http.upper() for http, handler in actions.items()}
         wanted.update({h: m for h, m in HANDLERS.items() if h not in _ACTION_HANDLERS and h not in wanted})
