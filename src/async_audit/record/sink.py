@@ -33,6 +33,8 @@ LOG_PREFIX = "async-audit "  # marks record lines in a log drain; the loader fin
 _STOP = object()
 _FLUSH_TIMEOUT_S = 5.0
 _BATCH = 512
+# One encoder for the process: ``json.dumps`` with options builds a new one per call.
+_encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
 class Output:
@@ -246,9 +248,8 @@ class Sink:
         first["lost"] = {"queue": lost_queue, "write": lost_write}
         first["unsampled"] = unsampled
         try:
-            lines = [
-                json.dumps(r, separators=(",", ":"), ensure_ascii=False, default=str) + "\n" for r in records
-            ]
+            encode = _encoder.encode
+            lines = [encode(r) + "\n" for r in records]
             if self.output is None:
                 self.output = self.make_output()
             self.output.write(lines)

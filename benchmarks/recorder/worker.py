@@ -1,0 +1,247 @@
+"""One configuration in one process: configure Django, build the WSGI application, time each view.
+
+Run by ``python -m benchmarks.recorder`` (one process per configuration per round, so every configuration
+gets its own settings and a clean interpreter); prints one JSON line with the timings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+CONFIGS = ("none", "async_audit", "silk", "otel")
+VIEWS = ("trivial", "queries", "outbound", "email")
+HERE = Path(__file__).resolve().parent
+
+# The middleware a new project gets from ``startproject``: what an existing site most likely runs.
+BASE_MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+def configure(config: str, workdir: Path, smtp_port: int) -> None:
+    from django.conf import settings
+
+    apps = [
+        "django.contrib.contenttypes",
+        "django.contrib.auth",
+        "django.contrib.sessions",
+        "django.contrib.messages",
+        "benchmarks.recorder",
+    ]
+    middleware = list(BASE_MIDDLEWARE)
+    extra: dict[str, Any] = {}
+    if config == "async_audit":
+        apps.append("async_audit")
+        middleware.insert(0, "async_audit.middleware.AuditMiddleware")
+        extra["ASYNC_AUDIT"] = {"OUTPUT_DIR": str(workdir / "records"), "PROJECT_ROOTS": [str(HERE)]}
+    elif config == "silk":
+        apps.append("silk")
+        middleware.insert(0, "silk.middleware.SilkyMiddleware")
+    settings.configure(
+        DEBUG=False,
+        SECRET_KEY="benchmark-only",
+        ALLOWED_HOSTS=["*"],
+        ROOT_URLCONF="benchmarks.recorder.urls",
+        INSTALLED_APPS=apps,
+        MIDDLEWARE=middleware,
+        # Persistent connections, as most production sites run: the view's cost is its queries, not a connect.
+        DATABASES={
+            "default": {
+                "ENGINE": "django.db.backends.sqlite3",
+                "NAME": str(workdir / "db.sqlite3"),
+                "CONN_MAX_AGE": None,
+            }
+        },
+        DEFAULT_AUTO_FIELD="django.db.models.BigAutoField",
+        USE_TZ=True,
+        EMAIL_BACKEND="django.core.mail.backends.smtp.EmailBackend",
+        EMAIL_HOST="127.0.0.1",
+        EMAIL_PORT=smtp_port,
+        EMAIL_TIMEOUT=5,
+        TEMPLATES=[
+            {
+                "BACKEND": "django.template.backends.django.DjangoTemplates",
+                "APP_DIRS": True,
+                "OPTIONS": {"context_processors": []},
+            }
+        ],
+        **extra,
+    )
+    if config == "otel":
+        _instrument_otel()
+
+
+def _instrument_otel() -> None:
+    from collections.abc import Sequence
+
+    from opentelemetry import trace
+    from opentelemetry.instrumentation.django import DjangoInstrumentor
+    from opentelemetry.instrumentation.requests import RequestsInstrumentor
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+    class NoopExporter(SpanExporter):
+        """Drops spans: the cost measured is the instrumentation's, not a collector's network."""
+
+        def __init__(self) -> None:
+            self.exported = 0
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            self.exported += len(spans)
+            return SpanExportResult.SUCCESS
+
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(NoopExporter()))
+    trace.set_tracer_provider(provider)
+    DjangoInstrumentor().instrument()  # adds its middleware to settings.MIDDLEWARE
+    RequestsInstrumentor().instrument()
+
+
+def prepare_database(config: str) -> None:
+    from benchmarks.recorder.models import Item
+    from django.core.management import call_command
+    from django.db import connection
+
+    with connection.schema_editor() as editor:
+        editor.create_model(Item)
+    if config == "silk":
+        call_command("migrate", "silk", verbosity=0)
+    Item.objects.bulk_create([Item(name=f"item {i}", price=i) for i in range(1, 11)])
+
+
+def environ_for(path: str) -> dict[str, Any]:
+    return {
+        "REQUEST_METHOD": "GET",
+        "SCRIPT_NAME": "",
+        "PATH_INFO": path,
+        "QUERY_STRING": "",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "8000",
+        "SERVER_PROTOCOL": "HTTP/1.1",
+        "HTTP_HOST": "127.0.0.1:8000",
+        "HTTP_USER_AGENT": "async-audit-benchmark",
+        "REMOTE_ADDR": "127.0.0.1",
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "http",
+        "wsgi.errors": sys.stderr,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.run_once": False,
+    }
+
+
+App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+def one_request(app: App, template: dict[str, Any]) -> tuple[int, str]:
+    """Time one request through the WSGI callable: the call, the body, and ``close()``."""
+    status: list[str] = []
+
+    def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        status.append(s)
+        return lambda data: None
+
+    environ = dict(template)
+    environ["wsgi.input"] = io.BytesIO(b"")
+    start = time.perf_counter_ns()
+    result = app(environ, start_response)
+    try:
+        for _chunk in result:
+            pass
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return time.perf_counter_ns() - start, status[0]
+
+
+def measure(app: App, path: str, warmup: int, min_n: int, max_n: int, seconds: float) -> dict[str, Any]:
+    template = environ_for(path)
+    for _ in range(warmup):
+        _, status = one_request(app, template)
+        if not status.startswith("200"):
+            raise SystemExit(f"{path} answered {status}")
+    times: list[int] = []
+    began = time.perf_counter()
+    deadline = began + seconds
+    while len(times) < max_n and (len(times) < min_n or time.perf_counter() < deadline):
+        elapsed, status = one_request(app, template)
+        times.append(elapsed)
+    wall = time.perf_counter() - began
+    return {
+        "n": len(times),
+        "median_us": statistics.median(times) / 1000,
+        "mean_us": statistics.fmean(times) / 1000,
+        # Wall time per request includes what background threads (a writer, a span exporter) took from us.
+        "wall_us": wall * 1e6 / len(times),
+        "status": status,
+    }
+
+
+def recorder_summary(workdir: Path) -> dict[str, Any]:
+    from async_audit.record.hooks import installed_hooks
+    from async_audit.record.sink import get_sink
+
+    sink = get_sink()
+    sink.flush(30)
+    records = 0
+    calls: dict[str, int] = {}
+    lost = {"queue": 0, "write": 0}
+    for path in (workdir / "records").glob("*.jsonl"):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            record = json.loads(line)
+            records += 1
+            lost["queue"] += record["lost"]["queue"]
+            lost["write"] += record["lost"]["write"]
+            for call in record["calls"]:
+                calls[call["kind"]] = calls.get(call["kind"], 0) + 1
+    lost["queue"] += sink.lost_queue
+    lost["write"] += sink.lost_write
+    return {"hooks": installed_hooks(), "records": records, "calls": calls, "lost": lost}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--config", choices=CONFIGS, required=True)
+    parser.add_argument("--smtp-port", type=int, required=True)
+    parser.add_argument("--views", default=",".join(VIEWS))
+    parser.add_argument("--seconds", type=float, default=1.0)
+    parser.add_argument("--warmup", type=int, default=50)
+    parser.add_argument("--min-n", type=int, default=100)
+    parser.add_argument("--max-n", type=int, default=20_000)
+    args = parser.parse_args(argv)
+    sys.setswitchinterval(0.005)
+
+    with tempfile.TemporaryDirectory(prefix="async-audit-bench-") as tmp:
+        workdir = Path(tmp)
+        configure(args.config, workdir, args.smtp_port)
+        from django.core.wsgi import get_wsgi_application
+
+        app = get_wsgi_application()
+        prepare_database(args.config)
+        out: dict[str, Any] = {"config": args.config, "pid": os.getpid(), "views": {}}
+        for view in args.views.split(","):
+            out["views"][view] = measure(app, f"/{view}/", args.warmup, args.min_n, args.max_n, args.seconds)
+        if args.config == "async_audit":
+            out["recorder"] = recorder_summary(workdir)
+        print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()
