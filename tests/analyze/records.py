@@ -14,12 +14,26 @@ def site(file: str = "shop/views.py", line: int = 10, function: str = "checkout"
     return {"file": file, "line": line, "function": function}
 
 
-def call(kind: str, t: float, ms: float, *, parent: int | None = None, at: dict[str, Any] | None = None,
-         **extra: Any) -> dict[str, Any]:
+def call(
+    kind: str,
+    t: float,
+    ms: float,
+    *,
+    parent: int | None = None,
+    at: dict[str, Any] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     where = at or site()
     base: dict[str, Any] = {
-        "kind": kind, "lib": extra.pop("lib", _LIBS[kind]), "via": extra.pop("via", None), "t": t, "ms": ms,
-        "parent": parent, "atomic": extra.pop("atomic", False), "site": where, "stack": [where],
+        "kind": kind,
+        "lib": extra.pop("lib", _LIBS[kind]),
+        "via": extra.pop("via", None),
+        "t": t,
+        "ms": ms,
+        "parent": parent,
+        "atomic": extra.pop("atomic", False),
+        "site": where,
+        "stack": [where],
         "error": extra.pop("error", None),
     }
     base.update(_DEFAULTS[kind])
@@ -27,10 +41,22 @@ def call(kind: str, t: float, ms: float, *, parent: int | None = None, at: dict[
     return base
 
 
-_LIBS = {"http": "urllib3", "email": "django.mail", "sql": "django.db", "task": "celery", "block": "async_audit.track"}
+_LIBS = {
+    "http": "urllib3",
+    "email": "django.mail",
+    "sql": "django.db",
+    "task": "celery",
+    "block": "async_audit.track",
+}
 _DEFAULTS: dict[str, dict[str, Any]] = {
-    "http": {"method": "POST", "host": "hooks.example.com", "port": 443, "path": "/hook", "status": 200,
-             "timeout": 5.0},
+    "http": {
+        "method": "POST",
+        "host": "hooks.example.com",
+        "port": 443,
+        "path": "/hook",
+        "status": 200,
+        "timeout": 5.0,
+    },
     "email": {"backend": "django.core.mail.backends.smtp.EmailBackend", "messages": 1, "recipients": 1},
     "sql": {"alias": "default", "sql": "SELECT 1"},
     "task": {"task": "shop.tasks.sync", "backend": "celery", "queue": None, "inline": False},
@@ -46,13 +72,33 @@ def email(t: float, ms: float, **extra: Any) -> dict[str, Any]:
     return call("email", t, ms, **extra)
 
 
-def request(ms: float, calls: list[dict[str, Any]] | None = None, *, route: str | None = "shop/checkout/",
-            method: str = "POST", ts: float = 1_764_300_000.0, **extra: Any) -> dict[str, Any]:
+def request(
+    ms: float,
+    calls: list[dict[str, Any]] | None = None,
+    *,
+    route: str | None = "shop/checkout/",
+    method: str = "POST",
+    ts: float = 1_764_300_000.0,
+    **extra: Any,
+) -> dict[str, Any]:
     record: dict[str, Any] = {
-        "v": 1, "id": f"{next(_ids):016x}", "ts": ts, "host": "web-1", "pid": 100, "proto": "wsgi",
-        "method": method, "route": route, "view": "shop.views.checkout" if route else None, "status": 200,
-        "ms": ms, "cpu_ms": 1.0, "db": {"n": 1, "ms": 1.0}, "dropped": 0, "unsampled": 0,
-        "lost": {"queue": 0, "write": 0}, "calls": calls or [],
+        "v": 1,
+        "id": f"{next(_ids):016x}",
+        "ts": ts,
+        "host": "web-1",
+        "pid": 100,
+        "proto": "wsgi",
+        "method": method,
+        "route": route,
+        "view": "shop.views.checkout" if route else None,
+        "status": 200,
+        "ms": ms,
+        "cpu_ms": 1.0,
+        "db": {"n": 1, "ms": 1.0},
+        "dropped": 0,
+        "unsampled": 0,
+        "lost": {"queue": 0, "write": 0},
+        "calls": calls or [],
     }
     record.update(extra)
     return record

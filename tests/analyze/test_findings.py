@@ -15,8 +15,12 @@ STRIPE = {"via": "stripe", "host": "api.stripe.com", "path": "/v1/charges"}
 def checkout_report(**options: object) -> Report:
     mail_site, pay_site = site("shop/views.py", 20, "checkout"), site("shop/views.py", 30, "checkout")
     records = [
-        request(1000.0, [email(100.0, 300.0, at=mail_site), http(500.0, 200.0, at=pay_site, **STRIPE)], ts=T0),
-        request(2000.0, [email(0.0, 500.0, at=mail_site), http(600.0, 400.0, at=pay_site, **STRIPE)], ts=T0 + 10),
+        request(
+            1000.0, [email(100.0, 300.0, at=mail_site), http(500.0, 200.0, at=pay_site, **STRIPE)], ts=T0
+        ),
+        request(
+            2000.0, [email(0.0, 500.0, at=mail_site), http(600.0, 400.0, at=pay_site, **STRIPE)], ts=T0 + 10
+        ),
         request(500.0, [email(50.0, 100.0, at=mail_site)], ts=T0 + 20),
         request(4000.0, [], ts=T0 + 30),
     ]
@@ -27,7 +31,12 @@ def checkout_report(**options: object) -> Report:
 def test_endpoint_statistics_and_projection() -> None:
     report = checkout_report()
     (endpoint,) = report.endpoints
-    assert (endpoint.method, endpoint.route, endpoint.view, endpoint.count) == ("POST", "shop/checkout/", "shop.views.checkout", 4)
+    assert (endpoint.method, endpoint.route, endpoint.view, endpoint.count) == (
+        "POST",
+        "shop/checkout/",
+        "shop.views.checkout",
+        4,
+    )
     # ms sorted 500, 1000, 2000, 4000
     assert endpoint.p50_ms == pytest.approx(1500.0)
     assert endpoint.p95_ms == pytest.approx(2000.0 + 0.85 * 2000.0)
@@ -48,7 +57,11 @@ def test_endpoint_statistics_and_projection() -> None:
 def test_defer_and_keep_sync_findings() -> None:
     report = checkout_report()
     defer = next(f for f in report.findings if f.kind is FindingKind.DEFER)
-    assert (defer.category, defer.disposition, defer.rule) == (Category.EMAIL, Disposition.DEFER, "builtin:email")
+    assert (defer.category, defer.disposition, defer.rule) == (
+        Category.EMAIL,
+        Disposition.DEFER,
+        "builtin:email",
+    )
     assert (defer.site.file, defer.site.line, defer.site.function) == ("shop/views.py", 20, "checkout")
     assert (defer.count, defer.requests, defer.calls_per_request) == (3, 3, 1.0)
     assert defer.mean_ms == pytest.approx(300.0)
@@ -62,7 +75,12 @@ def test_defer_and_keep_sync_findings() -> None:
     assert defer.severity is Severity.MEDIUM
 
     keep = next(f for f in report.findings if f.kind is FindingKind.KEEP_SYNC)
-    assert (keep.category, keep.rule, keep.via, keep.target) == (Category.PAYMENT, "builtin:stripe", "stripe", "api.stripe.com")
+    assert (keep.category, keep.rule, keep.via, keep.target) == (
+        Category.PAYMENT,
+        "builtin:stripe",
+        "stripe",
+        "api.stripe.com",
+    )
     assert keep.p95_ms == pytest.approx(200.0 + 0.95 * 200.0)
     assert keep.savings_ms_per_request == 0.0
     assert "revenue" in keep.reason
@@ -94,7 +112,11 @@ def test_priority_follows_measured_savings_and_ids_are_stable() -> None:
     assert [f.id for f in first.findings] == [f.id for f in second.findings]
     assert len({f.id for f in first.findings}) == len(first.findings)
     assert [f.priority for f in first.findings] == list(range(1, len(first.findings) + 1))
-    assert [f.kind for f in first.findings] == [FindingKind.DEFER, FindingKind.TIMEOUT_RISK, FindingKind.KEEP_SYNC]
+    assert [f.kind for f in first.findings] == [
+        FindingKind.DEFER,
+        FindingKind.TIMEOUT_RISK,
+        FindingKind.KEEP_SYNC,
+    ]
 
 
 def test_overlapping_calls_are_never_counted_twice() -> None:
@@ -122,7 +144,9 @@ def test_nested_calls_count_through_their_top_level_call() -> None:
 
 
 def test_a_payment_inside_a_deferrable_call_keeps_it_synchronous() -> None:
-    records = [request(500.0, [http(0.0, 300.0, host="orders.example.com"), http(10.0, 200.0, parent=0, **STRIPE)])]
+    records = [
+        request(500.0, [http(0.0, 300.0, host="orders.example.com"), http(10.0, 200.0, parent=0, **STRIPE)])
+    ]
     report = analyze(recordings_from_dicts(records), AnalysisOptions())
     assert report.endpoints[0].projected_p50_ms == 500.0
     keep = [f for f in report.findings if f.kind is FindingKind.KEEP_SYNC]
@@ -132,11 +156,22 @@ def test_a_payment_inside_a_deferrable_call_keeps_it_synchronous() -> None:
 def test_batch_fake_async_and_no_timeout() -> None:
     loop = site("shop/crm.py", 7, "push_all")
     records = [
-        request(1000.0, [http(0.0, 100.0, at=loop, timeout=None), http(100.0, 100.0, at=loop, timeout=None),
-                         http(200.0, 100.0, at=loop, timeout=None),
-                         call("task", 400.0, 250.0, inline=True, at=site("shop/views.py", 50, "checkout"))]),
-        request(600.0, [http(0.0, 100.0, at=loop), call("task", 100.0, 150.0, inline=True,
-                                                         at=site("shop/views.py", 50, "checkout"))]),
+        request(
+            1000.0,
+            [
+                http(0.0, 100.0, at=loop, timeout=None),
+                http(100.0, 100.0, at=loop, timeout=None),
+                http(200.0, 100.0, at=loop, timeout=None),
+                call("task", 400.0, 250.0, inline=True, at=site("shop/views.py", 50, "checkout")),
+            ],
+        ),
+        request(
+            600.0,
+            [
+                http(0.0, 100.0, at=loop),
+                call("task", 100.0, 150.0, inline=True, at=site("shop/views.py", 50, "checkout")),
+            ],
+        ),
     ]
     report = analyze(recordings_from_dicts(records), AnalysisOptions())
     by_kind = {f.kind: f for f in report.findings}
@@ -163,8 +198,15 @@ def test_unresolved_routes_form_their_own_endpoint() -> None:
 
 
 def test_errors_and_atomic_are_reported() -> None:
-    records = [request(500.0, [http(0.0, 100.0, error="ConnectionError", atomic=True)]), request(500.0, [http(0.0, 100.0)])]
-    (finding,) = [f for f in analyze(recordings_from_dicts(records), AnalysisOptions()).findings if f.kind is FindingKind.DEFER]
+    records = [
+        request(500.0, [http(0.0, 100.0, error="ConnectionError", atomic=True)]),
+        request(500.0, [http(0.0, 100.0)]),
+    ]
+    (finding,) = [
+        f
+        for f in analyze(recordings_from_dicts(records), AnalysisOptions()).findings
+        if f.kind is FindingKind.DEFER
+    ]
     assert finding.error_rate == 0.5 and finding.atomic is True
 
 

@@ -38,8 +38,18 @@ def test_torn_undecodable_and_invalid_lines_are_skipped_and_counted(tmp_path: Pa
     wrong_type = request(10.0, [http(1.0, 2.0, host=7)])
     bad_parent = request(10.0, [http(1.0, 2.0, parent=3)])
     negative = request(-5.0)
-    lines = [json.dumps(good), json.dumps(missing_ms), json.dumps(wrong_type), json.dumps(bad_parent),
-             json.dumps(negative), "not json", "[1, 2]", "", "   ", json.dumps(good)[:40]]
+    lines = [
+        json.dumps(good),
+        json.dumps(missing_ms),
+        json.dumps(wrong_type),
+        json.dumps(bad_parent),
+        json.dumps(negative),
+        "not json",
+        "[1, 2]",
+        "",
+        "   ",
+        json.dumps(good)[:40],
+    ]
     path = tmp_path / "b.jsonl"
     path.write_bytes("\n".join(lines).encode() + b"\n\xff\xfe{\n")
     rec = load_records([path])
@@ -64,7 +74,7 @@ def test_unknown_major_version_names_file_and_line(tmp_path: Path) -> None:
         load_records([path])
 
 
-@pytest.mark.parametrize("content", ["", "\n\n", "garbage\n{\"v\": 1}\n"])
+@pytest.mark.parametrize("content", ["", "\n\n", 'garbage\n{"v": 1}\n'])
 def test_no_records_at_all_is_an_input_error(tmp_path: Path, content: str) -> None:
     path = tmp_path / "empty.jsonl"
     path.write_text(content)
@@ -92,8 +102,12 @@ def test_representative_stack_per_route_and_site(tmp_path: Path) -> None:
     ]
 
 
-def test_pieces_in_worker_processes_give_the_same_frames(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    records = [request(float(n), [http(0.0, n / 2.0), email(1.0, 1.0)], route=f"r{n % 3}/") for n in range(300)]
+def test_pieces_in_worker_processes_give_the_same_frames(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    records = [
+        request(float(n), [http(0.0, n / 2.0), email(1.0, 1.0)], route=f"r{n % 3}/") for n in range(300)
+    ]
     path = write(tmp_path / "big.jsonl", records, extra_lines=["torn {"])
     single = load_records([path])
     monkeypatch.setattr(load_module, "_PIECE_BYTES", 4096)

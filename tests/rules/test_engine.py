@@ -13,8 +13,13 @@ from async_audit.rules import CallFacts, load_rules
 C, D = Category, Disposition
 
 
-def http(method: str | None = "POST", host: str | None = None, path: str | None = None, via: str | None = None,
-         lib: str = "urllib3") -> CallFacts:
+def http(
+    method: str | None = "POST",
+    host: str | None = None,
+    path: str | None = None,
+    via: str | None = None,
+    lib: str = "urllib3",
+) -> CallFacts:
     return CallFacts(kind="http", lib=lib, via=via, host=host, method=method, path=path)
 
 
@@ -55,7 +60,12 @@ KNOWLEDGE = [
     (http(host="api2.amplitude.com"), C.API_WRITE, D.DEFER, "builtin:analytics"),
     (http(host="us6.api.mailchimp.com"), C.API_WRITE, D.DEFER, "builtin:marketing"),
     # search: index writes versus queries
-    (http("PUT", "es.internal", "/products/_doc/{id}", "elasticsearch"), C.SEARCH_INDEX, D.DEFER, "builtin:elasticsearch"),
+    (
+        http("PUT", "es.internal", "/products/_doc/{id}", "elasticsearch"),
+        C.SEARCH_INDEX,
+        D.DEFER,
+        "builtin:elasticsearch",
+    ),
     (http("POST", "es.internal", "/_bulk", "opensearchpy"), C.SEARCH_INDEX, D.DEFER, "builtin:elasticsearch"),
     (http("POST", "es.internal", "/products/_update/{id}"), C.SEARCH_INDEX, D.DEFER, "builtin:elasticsearch"),
     (http("PUT", "es.internal", "/products/_create/{id}"), C.SEARCH_INDEX, D.DEFER, "builtin:elasticsearch"),
@@ -63,12 +73,42 @@ KNOWLEDGE = [
     (http("GET", "es.internal", "/products/_doc/{id}"), C.SEARCH_QUERY, D.KEEP_SYNC, "builtin:elasticsearch"),
     (http("POST", "solr.internal", "/solr/products/update"), C.SEARCH_INDEX, D.DEFER, "builtin:solr"),
     (http("GET", "solr.internal", "/solr/products/select"), C.SEARCH_QUERY, D.KEEP_SYNC, "builtin:solr"),
-    (http("POST", "abc-dsn.algolia.net", "/1/indexes/products/batch"), C.SEARCH_INDEX, D.DEFER, "builtin:algolia"),
-    (http("POST", "abc-dsn.algolia.net", "/1/indexes/products/query"), C.SEARCH_QUERY, D.KEEP_SYNC, "builtin:algolia"),
-    (http("POST", "meili.internal", "/indexes/movies/documents"), C.SEARCH_INDEX, D.DEFER, "builtin:meilisearch"),
-    (http("POST", "meili.internal", "/indexes/movies/search"), C.SEARCH_QUERY, D.KEEP_SYNC, "builtin:meilisearch"),
-    (http("POST", "ts.internal", "/collections/books/documents"), C.SEARCH_INDEX, D.DEFER, "builtin:typesense"),
-    (http("GET", "ts.internal", "/collections/books/documents/search"), C.SEARCH_QUERY, D.KEEP_SYNC, "builtin:typesense"),
+    (
+        http("POST", "abc-dsn.algolia.net", "/1/indexes/products/batch"),
+        C.SEARCH_INDEX,
+        D.DEFER,
+        "builtin:algolia",
+    ),
+    (
+        http("POST", "abc-dsn.algolia.net", "/1/indexes/products/query"),
+        C.SEARCH_QUERY,
+        D.KEEP_SYNC,
+        "builtin:algolia",
+    ),
+    (
+        http("POST", "meili.internal", "/indexes/movies/documents"),
+        C.SEARCH_INDEX,
+        D.DEFER,
+        "builtin:meilisearch",
+    ),
+    (
+        http("POST", "meili.internal", "/indexes/movies/search"),
+        C.SEARCH_QUERY,
+        D.KEEP_SYNC,
+        "builtin:meilisearch",
+    ),
+    (
+        http("POST", "ts.internal", "/collections/books/documents"),
+        C.SEARCH_INDEX,
+        D.DEFER,
+        "builtin:typesense",
+    ),
+    (
+        http("GET", "ts.internal", "/collections/books/documents/search"),
+        C.SEARCH_QUERY,
+        D.KEEP_SYNC,
+        "builtin:typesense",
+    ),
     # object storage
     (http("PUT", "media.s3.amazonaws.com", "/uploads/{id}.pdf"), C.STORAGE, D.REVIEW, "builtin:s3"),
     (http("PUT", "s3.eu-west-1.amazonaws.com"), C.STORAGE, D.REVIEW, "builtin:s3"),
@@ -82,8 +122,12 @@ KNOWLEDGE = [
     (http("DELETE", "partner.example.com"), C.API_WRITE, D.DEFER, "builtin:http-write"),
     (http("GET", "geo.example.net", "/v1/lookup"), C.API_READ, D.KEEP_SYNC, "builtin:http-read"),
     # record kinds
-    (CallFacts("email", "django.mail", backend="django.core.mail.backends.smtp.EmailBackend"), C.EMAIL, D.DEFER,
-     "builtin:email"),
+    (
+        CallFacts("email", "django.mail", backend="django.core.mail.backends.smtp.EmailBackend"),
+        C.EMAIL,
+        D.DEFER,
+        "builtin:email",
+    ),
     (CallFacts("email", "django.mail", via="django_ses"), C.EMAIL, D.DEFER, "builtin:email"),
     (CallFacts("sql", "django.db"), C.SQL, D.KEEP_SYNC, "builtin:sql"),
     (CallFacts("task", "celery", task="shop.tasks.sync", via="stripe"), C.TASK, D.DEFERRED, "builtin:task"),
@@ -96,7 +140,9 @@ KNOWLEDGE = [
 def test_builtin_knowledge(facts: CallFacts, category: Category, disposition: Disposition, rule: str) -> None:
     decided = load_rules().classify(facts)
     assert (decided.category, decided.disposition, decided.rule) == (category, disposition, rule)
-    assert decided.reason and not re.search(r"\{(kind|lib|via|host|method|path|backend|task|name)\}", decided.reason)
+    assert decided.reason and not re.search(
+        r"\{(kind|lib|via|host|method|path|backend|task|name)\}", decided.reason
+    )
 
 
 def test_reasons_name_the_call() -> None:
@@ -170,13 +216,27 @@ def test_pyproject_without_the_table_is_fine(tmp_path: Path) -> None:
     [
         ("[tool.async_audit\n", "invalid TOML"),
         ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\n", "missing 'match'"),
-        ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'mail'\nmatch = {host = 'a'}\n", "'mail' is not one of"),
-        ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\ndisposition = 'later'\nmatch = {host = 'a'}\n",
-         "'later' is not one of"),
-        ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {port = 25}\n", "cannot match on 'port'"),
-        ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {host = 3}\n", "expected a string"),
-        ("[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {host = 'a'}\ncolour = 1\n",
-         "unknown key 'colour'"),
+        (
+            "[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'mail'\nmatch = {host = 'a'}\n",
+            "'mail' is not one of",
+        ),
+        (
+            "[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\ndisposition = 'later'\n"
+            "match = {host = 'a'}\n",
+            "'later' is not one of",
+        ),
+        (
+            "[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {port = 25}\n",
+            "cannot match on 'port'",
+        ),
+        (
+            "[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {host = 3}\n",
+            "expected a string",
+        ),
+        (
+            "[[tool.async_audit.rules]]\nname = 'x'\ncategory = 'email'\nmatch = {host = 'a'}\ncolour = 1\n",
+            "unknown key 'colour'",
+        ),
         ("[tool.async_audit]\ndisable = ['nope']\n", "no built-in rule named 'nope'"),
         ("[tool.async_audit]\nrules = 3\n", "must be an array"),
     ],

@@ -63,81 +63,100 @@ def _str(value: Any) -> str | None:
     return str(value)
 
 
-def _quantiles(grouped: Any, column: str) -> pd.DataFrame:
-    q = grouped[column].quantile([0.5, 0.95, 0.99]).unstack()
-    q.columns = ["p50", "p95", "p99"]
-    frame: pd.DataFrame = q
-    return frame
+def _quantiles(grouped: Any, column: str, index: pd.Index) -> np.ndarray:
+    q = grouped[column].quantile([0.5, 0.95, 0.99]).unstack().reindex(index)
+    values: np.ndarray = q.to_numpy(dtype=np.float64)
+    return values
 
 
 def endpoint_stats(requests: pd.DataFrame, calls: pd.DataFrame, budgets: Budgets) -> pd.DataFrame:
     """One row per (method, route): counts, percentiles, budgets, deferrable time and projections."""
-    grouped = requests.groupby(ENDPOINT_KEYS, observed=True, dropna=False, sort=False)
+    eid = requests.groupby(ENDPOINT_KEYS, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    frame = pd.DataFrame(
+        {
+            "eid": eid,
+            "ms": requests["ms"].to_numpy(),
+            "over_budget": requests["ms"].to_numpy() > budgets.platform_ms,
+            "over_user_budget": requests["ms"].to_numpy() > budgets.user_ms,
+            "error": requests["status"].to_numpy() >= 500,
+            "deferrable_ms": requests["deferrable_ms"].to_numpy(),
+            "projected_ms": requests["projected_ms"].to_numpy(),
+        }
+    )
+    grouped = frame.groupby("eid", sort=True)
     stats = grouped.agg(
         count=("ms", "size"),
         mean_ms=("ms", "mean"),
         total_ms=("ms", "sum"),
         max_ms=("ms", "max"),
-        view=("view", lambda s: _str(s.mode(dropna=True).iloc[0]) if s.notna().any() else None),
-        over_budget=("ms", lambda s: int((s > budgets.platform_ms).sum())),
-        over_user_budget=("ms", lambda s: int((s > budgets.user_ms).sum())),
-        error_count=("status", lambda s: int((s >= 500).sum())),
+        over_budget=("over_budget", "sum"),
+        over_user_budget=("over_user_budget", "sum"),
+        error_count=("error", "sum"),
         deferrable_total_ms=("deferrable_ms", "sum"),
     )
-    ms = _quantiles(grouped, "ms")
-    deferrable = _quantiles(grouped, "deferrable_ms")
-    projected = _quantiles(grouped, "projected_ms")
-    stats[["p50_ms", "p95_ms", "p99_ms"]] = ms.to_numpy()
-    stats[["deferrable_ms_p50", "deferrable_ms_p95"]] = deferrable[["p50", "p95"]].to_numpy()
-    stats[["projected_p50_ms", "projected_p95_ms", "projected_p99_ms"]] = projected.to_numpy()
-    stats["time_by_category"] = pd.Series(
-        _time_by_category(requests, calls, stats), index=stats.index, dtype=object
+    first = pd.Series(np.arange(len(requests))).groupby(eid).first().reindex(stats.index).to_numpy()
+    stats["method"] = requests["method"].astype(object).to_numpy()[first]
+    stats["route"] = requests["route"].astype(object).to_numpy()[first]
+    stats["view"] = _modes(requests["view"], eid, stats.index)
+    stats[["p50_ms", "p95_ms", "p99_ms"]] = _quantiles(grouped, "ms", stats.index)
+    stats[["deferrable_ms_p50", "deferrable_ms_p95", "deferrable_ms_p99"]] = _quantiles(
+        grouped, "deferrable_ms", stats.index
     )
-    stats["example_row"] = _example_rows(requests, stats)
+    stats[["projected_p50_ms", "projected_p95_ms", "projected_p99_ms"]] = _quantiles(
+        grouped, "projected_ms", stats.index
+    )
+    stats["time_by_category"] = pd.Series(
+        _time_by_category(eid, calls, stats), index=stats.index, dtype=object
+    )
+    stats["example_row"] = _example_rows(requests, eid, stats)
+    stats = stats.set_index(["method", "route"])
     ordered: pd.DataFrame = stats.sort_values("total_ms", ascending=False, kind="stable")
     return ordered
 
 
-def _time_by_category(
-    requests: pd.DataFrame, calls: pd.DataFrame, stats: pd.DataFrame
-) -> list[dict[str, float]]:
+def _modes(values: pd.Series, eid: np.ndarray, index: pd.Index) -> list[str | None]:
+    """The most frequent non-null value per endpoint (views of one route are nearly always one)."""
+    frame = pd.DataFrame({"eid": eid, "v": values.astype(object)}).dropna()
+    if frame.empty:
+        return [None] * len(index)
+    counts = frame.groupby(["eid", "v"], sort=True).size().reset_index(name="n")
+    best = counts.sort_values(["eid", "n"], ascending=[True, False], kind="stable").drop_duplicates("eid")
+    found = dict(zip(best["eid"], best["v"], strict=True))
+    return [_str(found.get(e)) for e in index]
+
+
+def _time_by_category(eid: np.ndarray, calls: pd.DataFrame, stats: pd.DataFrame) -> list[dict[str, float]]:
     top = calls[calls["parent"] < 0]
     if top.empty:
         return [{} for _ in range(len(stats))]
     keyed = pd.DataFrame(
         {
-            "method": requests["method"].to_numpy()[top["req"].to_numpy()],
-            "route": requests["route"].to_numpy()[top["req"].to_numpy()],
+            "eid": eid[top["req"].to_numpy()],
             "category": top["category"].astype(object).to_numpy(),
             "excl_ms": top["excl_ms"].to_numpy(),
         }
     )
-    sums = keyed.groupby(["method", "route", "category"], dropna=False, sort=False)["excl_ms"].sum()
-    table: dict[tuple[Any, Any], dict[str, float]] = {}
-    for (method, route, category), total in sums.items():
-        table.setdefault((_str(method), _str(route)), {})[str(category)] = float(total)
+    sums = keyed.groupby(["eid", "category"], sort=False)["excl_ms"].sum()
+    table: dict[int, dict[str, float]] = {}
+    for (e, category), total in sums.items():
+        table.setdefault(int(e), {})[str(category)] = float(total)
     out = []
-    for (method, route), count in zip(stats.index, stats["count"], strict=False):
-        totals = table.get((_str(method), _str(route)), {})
-        out.append(
-            {cat: total / count for cat, total in sorted(totals.items(), key=lambda kv: -kv[1]) if total > 0}
-        )
+    for e, count in zip(stats.index, stats["count"], strict=True):
+        totals = table.get(int(e), {})
+        ranked = sorted(totals.items(), key=lambda kv: -kv[1])
+        out.append({cat: total / count for cat, total in ranked if total > 0})
     return out
 
 
-def _example_rows(requests: pd.DataFrame, stats: pd.DataFrame) -> list[int]:
+def _example_rows(requests: pd.DataFrame, eid: np.ndarray, stats: pd.DataFrame) -> list[int]:
     """Per endpoint, the request closest to its p95 from above: slow, but not a one-off outlier."""
-    frame = requests[ENDPOINT_KEYS + ["ms"]].copy()
-    frame["row"] = np.arange(len(requests))
-    p95 = stats["p95_ms"].rename("p95")
-    frame = frame.join(p95, on=ENDPOINT_KEYS)
-    slow = frame[frame["ms"] >= frame["p95"] - 1e-9]
-    picked = slow.sort_values(["ms", "row"]).groupby(ENDPOINT_KEYS, observed=True, dropna=False).head(1)
-    rows = {
-        (_str(m), _str(r)): int(row)
-        for m, r, row in picked[["method", "route", "row"]].itertuples(index=False)
-    }
-    return [rows.get((_str(m), _str(r)), -1) for m, r in stats.index]
+    p95 = stats["p95_ms"].reindex(eid).to_numpy()
+    ms = requests["ms"].to_numpy()
+    rows = np.flatnonzero(ms >= p95 - 1e-9)
+    frame = pd.DataFrame({"eid": eid[rows], "ms": ms[rows], "row": rows})
+    picked = frame.sort_values(["ms", "row"]).drop_duplicates("eid")
+    found = dict(zip(picked["eid"], picked["row"], strict=True))
+    return [int(found.get(e, -1)) for e in stats.index]
 
 
 def _target(calls: pd.DataFrame) -> np.ndarray:
@@ -470,7 +489,7 @@ def _timeout_risks(ctx: _Context, endpoints: pd.DataFrame) -> list[Finding]:
                     "over_budget": int(e["over_budget"]),
                     "over_half_budget": near,
                     "projected_p99_ms": float(e["projected_p99_ms"]),
-                    # the endpoint's deferrable time; its defer findings carry it, so it does not rank this one
+                    # the endpoint's deferrable time: its defer findings rank by it, this one does not
                     "endpoint_deferrable_ms": float(e["deferrable_total_ms"]),
                 },
             )
