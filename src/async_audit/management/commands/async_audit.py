@@ -57,6 +57,8 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: str, **options: Any) -> None:
+        # click writes whole lines itself: Django's wrappers must not add a line end to every write.
+        self.stdout.ending = self.stderr.ending = ""
         with redirect_stdout(self.stdout), redirect_stderr(self.stderr):  # type: ignore[type-var]
             try:
                 status = cli.main(
