@@ -14,6 +14,7 @@ from __future__ import annotations
 import ast
 import builtins
 import difflib
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -759,6 +760,7 @@ class _Planner:
         chain = self._climb(root)
         if chain is root:
             self.plan.problems.append("the request itself is used: pass only what the task needs from it")
+            self._unsafe(root, "request")
             return
         code = self.an.code(chain)
         param = self._param(f"expr:{code}", _chain_param_name(chain), annotation="str", value=code)
@@ -775,6 +777,12 @@ class _Planner:
             self.replacements[parent] = cst.Name(local)
             return
         self.plan.problems.append("the code uses `self`: move what it needs into plain values first")
+        self._unsafe(name, "view")
+
+    def _unsafe(self, node: cst.CSTNode, name: str) -> None:
+        """A parameter for a value that cannot travel as it is, so the task still reads; the snippet says why."""
+        param = self._param(f"unsafe:{self.an.code(node)}", name, annotation="Any", value=self.an.code(node))
+        self.replacements[node] = cst.Name(param.name)
 
     def visit_local(self, name: cst.Name) -> None:
         local = name.value
@@ -808,13 +816,13 @@ class _Planner:
             self.taken.add(local)
             self.visit(binding.value, set())
             return
-        if binding.kind == "assign" and binding.value is not None:
-            root = binding.value
-            while isinstance(root, cst.Attribute):
-                root = root.value
-            if isinstance(root, cst.Name) and (root.value == "request" or self.model_of(root.value)):
-                self.plan.problems.append(f"`{local}` holds a model instance or the request")
         annotation = _literal_annotation(binding.value) if binding.kind == "assign" else "Any"
+        if binding.kind == "assign" and isinstance(binding.value, cst.Name):
+            alias = binding.value.value
+            if alias == "request" or alias in self.locals and self.model_of(alias) is not None:
+                self.plan.problems.append(f"`{local}` is another name for `{alias}`, which cannot travel to a task")
+        elif binding.kind == "assign" and _rooted_at_request(binding.value):
+            annotation = "str"  # request.LANGUAGE_CODE, request.POST["x"], request.get_host(): strings
         if binding.kind == "param" and binding.annotation is not None:
             ann = self.an.code(binding.annotation)
             annotation = ann if ann in {"int", "str", "float", "bool", "uuid.UUID", "UUID"} else "Any"
@@ -836,6 +844,13 @@ class _Planner:
     def rendered(self, node: cst.CSTNode) -> str:
         transformed = node.visit(_Replace(self.replacements))
         return self.an.module.code_for_node(transformed)
+
+
+def _rooted_at_request(value: cst.BaseExpression | None) -> bool:
+    node: cst.BaseExpression | None = value
+    while isinstance(node, (cst.Attribute, cst.Subscript, cst.Call)):
+        node = node.func if isinstance(node, cst.Call) else node.value
+    return isinstance(node, cst.Name) and node.value == "request" and value is not node
 
 
 def _rebuildable(value: cst.BaseExpression) -> bool:
@@ -925,9 +940,8 @@ def analyze(
     code: str, rel_file: str, line: int, function: str | None, project: ProjectInfo
 ) -> CallSitePlan | None:
     """The plan for moving the statement at ``line`` of ``function`` into a task; None when not found."""
-    try:
-        an = _Analyzer(code, rel_file, project)
-    except cst.ParserSyntaxError:
+    an = _analyzer(code, rel_file, project)
+    if an is None:
         return None
     fn = an.function_at(line, function)
     if fn is None:
@@ -941,6 +955,15 @@ def analyze(
             return None
         stmt = max(compounds, key=lambda c: an.range(c).start.line)
     return _plan(an, fn, stmt, line)
+
+
+@functools.lru_cache(maxsize=16)
+def _analyzer(code: str, rel_file: str, project: ProjectInfo) -> _Analyzer | None:
+    # One parse per file, however many findings it holds (libcst's metadata is the slow part).
+    try:
+        return _Analyzer(code, rel_file, project)
+    except cst.ParserSyntaxError:
+        return None
 
 
 def _spans(r: CodeRange, line: int) -> bool:

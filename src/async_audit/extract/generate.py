@@ -182,6 +182,7 @@ def spec_for(finding: Finding, plan: CallSitePlan | None, project: ProjectInfo) 
         spec.prelude = plan.prelude
         spec.imports = list(plan.imports)
         spec.local_imports = list(plan.local_imports)
+        spec.notes.extend(f"Before this can move: {problem}." for problem in plan.problems)
         if plan.loop:
             spec.notes.append("The whole loop runs in one task: one enqueue per request, not one per item.")
         for p in plan.params:
