@@ -27,3 +27,11 @@ ASYNC_AUDIT = {
     "OUTPUT_DIR": tempfile.mkdtemp(prefix="async-audit-tests-"),
     "PROJECT_ROOTS": [str(BASE_DIR)],
 }
+
+try:  # django-q2's tasks module holds models: its hook is only available with the app installed.
+    import django_q  # noqa: F401
+except ImportError:  # pragma: no cover - not installed on this stack
+    pass
+else:
+    INSTALLED_APPS.append("django_q")
+    Q_CLUSTER = {"name": "tests", "orm": "default", "timeout": 30, "retry": 60, "workers": 1}

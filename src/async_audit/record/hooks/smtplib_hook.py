@@ -1,10 +1,11 @@
 """smtplib used directly: ``SMTP.sendmail`` and ``send_message``, and the session set-up around them.
 
 ``connect`` (the TCP connect and the server's greeting; ``SMTP(host)`` calls it), ``starttls``, ``login``
-and ``quit`` are recorded too, each as an ``email`` call with no messages, because on a slow or distant
-server they take longer than the send. Recorded as kind ``email``, lib ``smtplib``, ``backend`` the SMTP
-class (``smtplib.SMTP``, ``smtplib.SMTP_SSL``, ``smtplib.LMTP``). Inside another email call (Django's SMTP
-backend) smtplib is that call's plumbing and records nothing of its own.
+and ``quit`` (or the end of a ``with`` block) are recorded too, each as an ``email`` call with no
+messages, because on a slow or distant server they take longer than the send. Recorded as kind
+``email``, lib ``smtplib``, ``backend`` the SMTP class (``smtplib.SMTP``, ``smtplib.SMTP_SSL``,
+``smtplib.LMTP``). Inside another email call (Django's SMTP backend) smtplib is that call's plumbing and
+records nothing of its own.
 """
 
 from __future__ import annotations
@@ -93,5 +94,6 @@ class SmtplibHook(Hook):
         # SMTP_SSL and LMTP inherit these from SMTP; SMTP_SSL's connect goes through SMTP.connect too.
         self.patch(smtplib.SMTP, "sendmail", _wrapper(_sendmail_fields))
         self.patch(smtplib.SMTP, "send_message", _wrapper(_send_message_fields))
-        for attr in ("connect", "starttls", "login", "quit"):
+        # ``with SMTP(...)`` ends in __exit__, which sends QUIT itself rather than through quit().
+        for attr in ("connect", "starttls", "login", "quit", "__exit__"):
             self.patch(smtplib.SMTP, attr, _wrapper(_session_fields))

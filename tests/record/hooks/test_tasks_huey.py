@@ -1,0 +1,67 @@
+"""The huey hook: a MemoryHuey in immediate mode (the task runs inside the enqueue) and not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from django.core import mail
+from django.test import Client
+
+from async_audit.testing import capture_records
+from tests.record.hooks.conftest_mail import LOCMEM, assert_no_address, use_mailer
+
+pytest.importorskip("huey")
+
+from tests.site import mail_task_views as views  # noqa: E402 - after the skip: it defines the Huey app
+
+NAME = "tests.site.mail_task_views.huey_notify"
+
+
+@pytest.fixture(autouse=True)
+def locmem() -> Iterator[None]:
+    mail.outbox = []
+    with use_mailer(LOCMEM):
+        yield
+    views.huey_app.immediate = True
+    views.huey_app.flush()
+
+
+def test_immediate_mode_runs_inline_with_its_work_nested(client: Client) -> None:
+    views.huey_app.immediate = True
+    with capture_records() as records:
+        client.get("/mail-tasks/huey/")
+    (record,) = records
+    task, email = record["calls"]
+    assert (task["kind"], task["lib"], task["backend"]) == ("task", "huey", "huey")
+    assert (task["task"], task["queue"], task["inline"], task["error"]) == (NAME, "tests-huey", True, None)
+    assert task["site"]["function"] == "huey_view"
+    assert (email["kind"], email["parent"]) == ("email", 0)
+    assert len(mail.outbox) == 1
+    assert_no_address(record)
+
+
+def test_queued_mode_is_not_inline(client: Client) -> None:
+    views.huey_app.immediate = False
+    with capture_records() as records:
+        client.get("/mail-tasks/huey/")
+    (call,) = records[0]["calls"]
+    assert (call["task"], call["inline"]) == (NAME, False)
+    assert views.huey_app.pending_count() == 1 and mail.outbox == []
+
+
+def test_a_scheduled_task_is_not_inline_even_in_immediate_mode(client: Client) -> None:
+    views.huey_app.immediate = True
+    views.STATE["run"] = lambda: views.huey_notify.schedule((1,), delay=3600)
+    with capture_records() as records:
+        client.get("/mail-tasks/run/")
+    (call,) = records[0]["calls"]
+    assert (call["task"], call["inline"]) == (NAME, False)
+    assert mail.outbox == []
+
+
+def test_outside_a_request_nothing_is_recorded() -> None:
+    views.huey_app.immediate = True
+    with capture_records() as records:
+        views.huey_notify(1)
+    assert records == [] and len(mail.outbox) == 1
