@@ -20,3 +20,6 @@ urlpatterns.append(path("http/", include("tests.site.http_views")))
 
 # Email and task enqueues.
 urlpatterns.append(path("mail-tasks/", include("tests.site.mail_task_views")))
+
+# Secrets everywhere a request carries them, for the privacy tests.
+urlpatterns.append(path("privacy/", include("tests.site.privacy_views")))

@@ -72,9 +72,14 @@ def clean_host(host: str | None) -> str:
 
 # Single quotes are literals; double quotes and backticks are identifiers (table and column names): kept.
 _SQL_STRING = re.compile(r"[EN]?'(?:[^'\\]|''|\\.)*'", re.I)
+# PostgreSQL dollar quoting ($$...$$, $tag$...$tag$); a tag never starts with a digit, so $1 is left alone.
+_SQL_DOLLAR = re.compile(r"\$((?:[A-Za-z_]\w*)?)\$.*?\$\1\$", re.S)
+# A double-quoted "identifier" holding an address is a MySQL string literal written by hand.
+_SQL_DQ_ADDRESS = re.compile(r'"[^"\n]*@[^"\n]*"')
 _SQL_NUMBER = re.compile(r"(?<![\w$.])[-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?(?![\w$])")
-_SQL_PLACEHOLDER = re.compile(r"%s|%\(\w+\)s|\?|\$\d+|:\w+")
-_SQL_IN_LIST = re.compile(r"\(\s*\?(?:\s*,\s*\?)+\s*\)")
+# ``:name`` placeholders, but not PostgreSQL casts (``created::date``).
+_SQL_PLACEHOLDER = re.compile(r"%s|%\(\w+\)s|\?|\$\d+|(?<![:\w]):(?!:)\w+")
+_SQL_IN_LIST = re.compile(r"\bIN\s*\(\s*\?(?:\s*,\s*\?)+\s*\)", re.I)
 _SQL_VALUES = re.compile(r"VALUES\s*(\(\s*\?(?:\s*,\s*\?)*\s*\))(?:\s*,\s*\(\s*\?(?:\s*,\s*\?)*\s*\))+", re.I)
 _SPACE = re.compile(r"\s+")
 
@@ -82,10 +87,12 @@ _SPACE = re.compile(r"\s+")
 def sql_fingerprint(sql: str, limit: int = 2000) -> str:
     """A statement with every literal and placeholder as ``?``, lists collapsed, whitespace folded."""
     text = sql if isinstance(sql, str) else str(sql)
+    text = _SQL_DOLLAR.sub("?", text)
     text = _SQL_STRING.sub("?", text)
+    text = _SQL_DQ_ADDRESS.sub("?", text)
     text = _SQL_PLACEHOLDER.sub("?", text)
     text = _SQL_NUMBER.sub("?", text)
     text = _SQL_VALUES.sub(lambda m: "VALUES " + m.group(1) + ", ...", text)
-    text = _SQL_IN_LIST.sub("(...)", text)
+    text = _SQL_IN_LIST.sub("IN (...)", text)
     text = _SPACE.sub(" ", text).strip()
     return text[:limit]
