@@ -46,6 +46,40 @@ def port_number(port: Any, scheme: str | None = None) -> int | None:
     return DEFAULT_PORTS.get((scheme or "").lower())
 
 
+# Masking a path runs a handful of regular expressions per segment; the same paths recur (the same endpoints,
+# the same customer over a session), so results are cached. Keyed by the hash of the raw path, never the path
+# itself: the cache must not keep identifiers or email addresses alive in memory. A hash collision could only
+# swap one masked path for another, and both are already free of identifiers.
+_masked: dict[int, str] = {}
+_MASKED_MAX = 4096
+_hosts: dict[str, str] = {}
+_HOSTS_MAX = 1024
+
+
+def masked_path(path: str) -> str:
+    """``mask_path(path)``, cached."""
+    key = hash(path)
+    masked = _masked.get(key)
+    if masked is None:
+        masked = mask_path(path)
+        if len(_masked) >= _MASKED_MAX:
+            _masked.clear()
+        _masked[key] = masked
+    return masked
+
+
+def cleaned_host(host: str) -> str:
+    """``clean_host(host)``, cached for hosts that carry no credentials."""
+    cleaned = _hosts.get(host)
+    if cleaned is None:
+        cleaned = clean_host(host)
+        if "@" not in host:
+            if len(_hosts) >= _HOSTS_MAX:
+                _hosts.clear()
+            _hosts[host] = cleaned
+    return cleaned
+
+
 def begin_http(
     lib: str,
     method: Any,
@@ -65,10 +99,10 @@ def begin_http(
         "http",
         lib,
         depth=2,
-        method=str(method or "").upper(),
-        host=clean_host(str(host) if host else None),
-        port=port_number(port, scheme),
-        path=mask_path(str(path)) if path else "",
+        method=method.upper() if type(method) is str else str(method or "").upper(),
+        host=cleaned_host(host if type(host) is str else str(host or "")),
+        port=port if type(port) is int else port_number(port, scheme),
+        path=masked_path(path if type(path) is str else str(path)) if path else "",
         status=None,
         timeout=timeout,
     )

@@ -28,13 +28,13 @@ from types import FrameType
 from typing import Any
 
 from async_audit.record.guard import guarded
-from async_audit.record.hooks._http import begin_http, seconds, status_code
+from async_audit.record.hooks._http import begin_http, masked_path, seconds, status_code
 from async_audit.record.hooks.base import Hook
-from async_audit.record.privacy import mask_path
 from async_audit.record.trace import Call, current_trace
 
 LIB = "http.client"
 _ATTR = "_async_audit_http_call"
+_HTTPS = getattr(http.client, "HTTPSConnection", None)  # absent when Python was built without ssl
 
 
 class _InFlight:
@@ -57,9 +57,9 @@ def _timeout_in_force(conn: Any) -> float | None:
 
 
 def _start(conn: Any, method: Any = "", path: Any = "") -> _InFlight | None:
-    host = getattr(conn, "_tunnel_host", None) or conn.host
-    port = getattr(conn, "_tunnel_port", None) if getattr(conn, "_tunnel_host", None) else conn.port
-    scheme = "https" if isinstance(conn, getattr(http.client, "HTTPSConnection", ())) else "http"
+    tunnel = getattr(conn, "_tunnel_host", None)
+    host, port = (tunnel, getattr(conn, "_tunnel_port", None)) if tunnel else (conn.host, conn.port)
+    scheme = "https" if _HTTPS is not None and isinstance(conn, _HTTPS) else "http"
     call = begin_http(LIB, method, host, port, path, scheme=scheme)
     if call is None:
         return None
@@ -155,7 +155,7 @@ def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
         in_flight = _start(conn, method, url)
     else:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
-        in_flight.call.set(method=str(method or "").upper(), path=mask_path(str(url)) if url else "")
+        in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
     if in_flight is not None:
         in_flight.sent = True
     return in_flight
@@ -179,25 +179,31 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
     return putrequest
 
 
+def _for_send(conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | None:
+    if in_flight is None:
+        # A request written by hand, without putrequest.
+        in_flight = _start(conn, *_request_line(data))
+        if in_flight is not None:
+            in_flight.sent = True
+    elif not in_flight.sent and not in_flight.connecting:
+        # Written by hand on a connection opened ahead of it.
+        method, target = _request_line(data)
+        if method:
+            in_flight.call.set(method=method.upper(), path=masked_path(target))
+            in_flight.sent = True
+    return in_flight
+
+
 def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def send(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
         if current_trace.get() is None:
             return original(self, data, *args, **kwargs)
-        in_flight = None
-        with guarded():
-            in_flight = getattr(self, _ATTR, None)
-            if in_flight is None:
-                # A request written by hand, without putrequest.
-                in_flight = _start(self, *_request_line(data))
-                if in_flight is not None:
-                    in_flight.sent = True
-            elif not in_flight.sent and not in_flight.connecting:
-                # Written by hand on a connection opened ahead of it.
-                method, target = _request_line(data)
-                if method:
-                    in_flight.call.set(method=method.upper(), path=mask_path(target))
-                    in_flight.sent = True
+        in_flight = getattr(self, _ATTR, None)
+        # urllib3 sends a body in many chunks: the common case (the request line is written) does no more.
+        if in_flight is None or not in_flight.sent:
+            with guarded():
+                in_flight = _for_send(self, in_flight, data)
         try:
             return original(self, data, *args, **kwargs)
         except BaseException as exc:
