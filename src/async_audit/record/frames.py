@@ -25,7 +25,9 @@ _SKIP = 2  # stdlib, Django, async-audit, frozen modules: neither a call site no
 # Frameworks between the project and a hook are plumbing, not the SDK that made the call.
 _PLUMBING = frozenset({"django", "asgiref", "async_audit", "gunicorn", "uvicorn", "daphne", "whitenoise"})
 
-_cache: dict[CodeType, tuple[int, str | None, str]] = {}
+# Keyed by id(code): hashing a code object hashes its bytecode and constants on every lookup (over a
+# microsecond each). The entry holds the code object, so its id cannot be reused while cached.
+_cache: dict[int, tuple[CodeType, int, str | None, str]] = {}
 
 
 def _clear_cache() -> None:
@@ -108,10 +110,10 @@ def call_site(frame: FrameType | None) -> tuple[dict[str, Any] | None, list[dict
     via: str | None = None
     while frame is not None:
         code = frame.f_code
-        kind_name = cache.get(code)
-        if kind_name is None:
-            kind_name = cache[code] = classify_code(code, frame.f_globals.get("__name__"), config)
-        kind, name, function = kind_name
+        entry = cache.get(id(code))
+        if entry is None or entry[0] is not code:
+            entry = cache[id(code)] = (code, *classify_code(code, frame.f_globals.get("__name__"), config))
+        _, kind, name, function = entry
         if kind == _PROJECT:
             stack.append({"file": name, "line": frame.f_lineno, "function": function})
             if len(stack) >= MAX_STACK:
