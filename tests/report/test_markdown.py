@@ -4,6 +4,7 @@ import pytest
 
 from async_audit.analyze.model import Report
 from async_audit.report import MarkdownRenderer
+from async_audit.report.markdown import squeeze_blank_lines
 from async_audit.report.formatting import md_escape, md_fence
 
 
@@ -16,7 +17,7 @@ def test_same_content_as_the_html_minus_charts(report: Report) -> None:
     assert "```python\n" in text and "```diff\n" in text
     assert '        send_mail("Welcome", "Hello", None, [user.email])\n' in text  # the call site's source
     assert "<svg" not in text
-    assert "\n\n\n" not in text
+    assert squeeze_blank_lines(text) == text  # no run of blank lines outside code
 
 
 @pytest.mark.parametrize(
@@ -43,3 +44,9 @@ def test_a_fence_no_line_can_close() -> None:
     fenced = md_fence(code, "python")
     assert fenced.startswith("`````python\n") and fenced.endswith("\n`````")
     assert md_fence("print(1)").startswith("```\n")
+
+
+def test_blank_lines_inside_code_are_kept(report: Report) -> None:
+    text = MarkdownRenderer().render(report)
+    assert "from django.core.mail import send_mail\n\n\n@shared_task" in text
+    assert squeeze_blank_lines("a\n\n\n\nb\n```\nx\n\n\ny\n```\n") == "a\n\nb\n```\nx\n\n\ny\n```\n"

@@ -193,6 +193,8 @@ _MD_LINE_START = re.compile(r"^(?:[-+#=]|\d+(?=[.)]))")
 
 def md_escape(text: object) -> str:
     """Recorded text as literal GitHub-flavoured Markdown text, safe in a paragraph or a table cell."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return str(text)  # digits, a point and a sign are plain text where a value can stand
     flat = one_line(text)
     flat = flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     flat = _MD_SPECIAL.sub(r"\\\1", flat)

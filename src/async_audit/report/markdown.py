@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
 
 from async_audit.analyze.model import Finding, Report
@@ -27,8 +28,20 @@ class MarkdownRenderer(Renderer):
             return read_excerpt(root, finding.site.file, finding.site.line)
 
         context.update(report=report, title_of=finding_title, excerpt_of=excerpt_of)
-        text = render_template(env, self.template, context)
-        # Blank runs left by optional sections would read as stray spacing in a ticket.
-        while "\n\n\n" in text:
-            text = text.replace("\n\n\n", "\n\n")
-        return text
+        return squeeze_blank_lines(render_template(env, self.template, context))
+
+
+def squeeze_blank_lines(markdown: str) -> str:
+    """One blank line at most between blocks (optional sections leave runs of them), never inside code."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in markdown.split("\n"):
+        opening = re.match(r"^(`{3,}|~{3,})", line)
+        if fence is None and opening:
+            fence = opening.group(1)
+        elif fence is not None and line.strip() == fence:
+            fence = None
+        elif fence is None and not line.strip() and out and not out[-1].strip():
+            continue
+        out.append(line)
+    return "\n".join(out)
