@@ -45,6 +45,10 @@ class SlowCall:
     task_function: str | None = None  # the project's task function, for enqueues
 
 
+def _no_names(expr: ast.expr) -> list[str]:
+    return []
+
+
 @dataclass(frozen=True)
 class CallContext:
     """What a matcher may look at besides the callee's parts."""
@@ -52,9 +56,9 @@ class CallContext:
     call: ast.Call
     ctors: tuple[ast.Call, ...]  # the constructor calls behind each "()" of the parts, outermost first
     constant: Callable[[ast.expr], str | None]  # a string the expression is known to hold, or its prefix
-    task_lib: Callable[
-        [Parts], str | None
-    ]  # for project functions: the task system whose decorator they carry
+    # For a project function: the task system its decorator registers it with.
+    task_lib: Callable[[Parts], str | None]
+    names: Callable[[ast.expr], list[str]] = _no_names  # identifiers the expression is built from
 
 
 def _kw(call: ast.Call, name: str) -> ast.keyword | None:
@@ -79,9 +83,34 @@ def _timeout_state(call: ast.Call, ctors: tuple[ast.Call, ...], position: int | 
     return "missing"
 
 
+# When a URL comes from the environment, the setting's name often says which service it is.
+_NAME_HINTS = (
+    ("slack", "hooks.slack.com"),
+    ("hubspot", "api.hubapi.com"),
+    ("sendgrid", "api.sendgrid.com"),
+    ("mailgun", "api.mailgun.net"),
+    ("postmark", "api.postmarkapp.com"),
+    ("mailchimp", "api.mailchimp.com"),
+    ("discord", "discord.com"),
+    ("segment", "api.segment.io"),
+    ("mixpanel", "api.mixpanel.com"),
+    ("twilio", "api.twilio.com"),
+    ("salesforce", "login.salesforce.com"),
+    ("algolia", "algolia.net"),
+)
+
+
 def _url_facts(expr: ast.expr | None, ctx: CallContext) -> tuple[str | None, str | None]:
     if expr is None:
         return None, None
+    host, path = _known_url(expr, ctx)
+    if host is None:
+        names = " ".join(ctx.names(expr)).lower()
+        host = next((known for word, known in _NAME_HINTS if word in names), None)
+    return host, path
+
+
+def _known_url(expr: ast.expr, ctx: CallContext) -> tuple[str | None, str | None]:
     text = ctx.constant(expr)
     if not text:
         return None, None

@@ -148,7 +148,8 @@ class Graph:
         ctx = catalog.CallContext(
             call=node,
             ctors=resolved.ctors,
-            constant=lambda expr: self.project.constant(expr, module, self.settings),
+            constant=lambda expr: self.project.constant(expr, module, self.settings, 0, func),
+            names=lambda expr: self.project.identifiers(expr, func),
             task_lib=self.task_lib,
         )
         slow = catalog.match(resolved.parts, ctx)

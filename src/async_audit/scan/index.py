@@ -36,6 +36,7 @@ class FunctionInfo:
     parent: FunctionInfo | None
     calls: list[CallInfo] = field(default_factory=list)
     local_types: dict[str, ast.Call] = field(default_factory=dict)  # variable -> the call that made its value
+    local_values: dict[str, ast.expr] = field(default_factory=dict)  # variable -> its last plain value
     nested: dict[str, FunctionInfo] = field(default_factory=dict)
 
     @property
@@ -272,6 +273,8 @@ class _Indexer:
             if ctx.func is not None:
                 if isinstance(target, ast.Name) and isinstance(value, ast.Call):
                     ctx.func.local_types[target.id] = value
+                elif isinstance(target, ast.Name):
+                    ctx.func.local_values[target.id] = value
                 elif (
                     isinstance(target, ast.Attribute)
                     and isinstance(target.value, ast.Name)

@@ -361,8 +361,30 @@ class Project:
 
     # -- constants ---------------------------------------------------------------------------------------
 
-    def constant(
-        self, expr: ast.expr, module: ModuleIndex, settings: ModuleIndex | None, depth: int = 0
+    def identifiers(self, expr: ast.expr, func: FunctionInfo | None, depth: int = 0) -> list[str]:
+        """Names an expression is built from, through local variables (``url`` -> ``SLACK_WEBHOOK_URL``)."""
+        if depth > 4:
+            return []
+        if isinstance(expr, ast.Name):
+            found = [expr.id]
+            if func is not None and expr.id in func.local_values:
+                found += self.identifiers(func.local_values[expr.id], func, depth + 1)
+            return found
+        if isinstance(expr, ast.Attribute):
+            return [expr.attr, *self.identifiers(expr.value, func, depth + 1)]
+        found = []
+        for child in ast.iter_child_nodes(expr):
+            if isinstance(child, ast.expr):
+                found += self.identifiers(child, func, depth + 1)
+        return found
+
+    def constant(  # noqa: C901 - one case per expression shape
+        self,
+        expr: ast.expr,
+        module: ModuleIndex,
+        settings: ModuleIndex | None,
+        depth: int = 0,
+        func: FunctionInfo | None = None,
     ) -> str | None:
         """The string ``expr`` holds, as far as the source shows it; f-string holes become ``{}``."""
         if depth > 4:
@@ -376,32 +398,42 @@ class Project:
                     pieces.append(value.value)
                 else:
                     inner = value.value if isinstance(value, ast.FormattedValue) else None
-                    known = self.constant(inner, module, settings, depth + 1) if inner is not None else None
+                    known = (
+                        self.constant(inner, module, settings, depth + 1, func) if inner is not None else None
+                    )
                     pieces.append(known if known is not None else "{}")
             return "".join(pieces)
         if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Mod)):
-            left = self.constant(expr.left, module, settings, depth + 1)
+            left = self.constant(expr.left, module, settings, depth + 1, func)
             if left is None:
                 return None
             if isinstance(expr.op, ast.Mod):
                 return left
-            right = self.constant(expr.right, module, settings, depth + 1)
+            right = self.constant(expr.right, module, settings, depth + 1, func)
             return left + (right if right is not None else "{}")
         if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Attribute) and expr.func.attr == "format":
-            return self.constant(expr.func.value, module, settings, depth + 1)
+            return self.constant(expr.func.value, module, settings, depth + 1, func)
         if isinstance(expr, (ast.Name, ast.Attribute)):
-            return self._named_constant(expr, module, settings, depth)
+            return self._named_constant(expr, module, settings, depth, func)
         return None
 
     def _named_constant(
-        self, expr: ast.Name | ast.Attribute, module: ModuleIndex, settings: ModuleIndex | None, depth: int
+        self,
+        expr: ast.Name | ast.Attribute,
+        module: ModuleIndex,
+        settings: ModuleIndex | None,
+        depth: int,
+        func: FunctionInfo | None,
     ) -> str | None:
-        """A module constant, an imported one, or ``settings.NAME`` from the settings module."""
+        """A local or module constant, an imported one, or ``settings.NAME`` from the settings module."""
         if isinstance(expr, ast.Attribute):
             if isinstance(expr.value, ast.Name) and expr.value.id == "settings" and settings is not None:
                 found = settings.globals.get(expr.attr)
                 return None if found is None else self.constant(found, settings, settings, depth + 1)
             return None
+        local = func.local_values.get(expr.id) if func is not None else None
+        if local is not None:
+            return self.constant(local, module, settings, depth + 1, func)
         value = module.globals.get(expr.id)
         if value is not None:
             return self.constant(value, module, settings, depth + 1)

@@ -358,7 +358,8 @@ def _chain(
 ) -> tuple[list[str], list[CallSite], bool, bool, bool]:
     """Names along the path, the call sites innermost first, and whether any hop is in a loop,
     inside ``transaction.atomic()`` or handed to ``on_commit``."""
-    names = [entry.view if not isinstance(entry.node, FunctionInfo) else entry.node.dotted]
+    start = entry.node
+    names = [start.dotted if isinstance(start, FunctionInfo) else f"{start.key} (inherited)"]
     sites: list[CallSite] = [_site(found.func, found.call.node.lineno)]
     loop = atomic = on_commit = False
     for visit in visits:
