@@ -4,8 +4,8 @@ import pytest
 
 from async_audit.analyze.model import Report
 from async_audit.report import MarkdownRenderer
-from async_audit.report.markdown import squeeze_blank_lines
 from async_audit.report.formatting import md_escape, md_fence
+from async_audit.report.markdown import squeeze_blank_lines
 
 
 def test_same_content_as_the_html_minus_charts(report: Report) -> None:
