@@ -61,7 +61,8 @@ def test_precision_and_recall_are_one(report: Report, truth: dict[str, Any]) -> 
     true_positives = reported & expected
     precision = len(true_positives) / len(reported) if reported else 1.0
     recall = len(true_positives & required) / len(required) if required else 1.0
-    assert (precision, recall) == (1.0, 1.0), {"unexpected": reported - expected, "missed": required - reported}
+    misses = {"unexpected": reported - expected, "missed": required - reported}
+    assert (precision, recall) == (1.0, 1.0), misses
 
 
 @pytest.mark.parametrize("field", ["category", "disposition", "function", "method", "route", "view"])
