@@ -94,33 +94,24 @@ def source_interactivity(
     if reaches is None:
         return calls
     calls = calls.copy()
-    candidates = (
-        calls["category"].astype(object).isin(_FLOW_DECIDES).to_numpy() & (calls["site_line"] >= 0).to_numpy()
-    )
-    sites = calls.loc[candidates, ["site_file", "site_line", "site_function"]].drop_duplicates()
-    verdicts: dict[tuple[str, int, str | None], bool | None] = {}
-    for file, line, function in sites.itertuples(index=False, name=None):
-        if not isinstance(file, str):
-            continue
-        site = CallSite(file, int(line), function if isinstance(function, str) else None)
-        try:
-            verdicts[(file, int(line), site.function)] = reaches(source_root, site)
-        except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
-            verdicts[(file, int(line), site.function)] = None  # an unreadable file decides nothing
-    if not verdicts:
-        return calls
-    keys = pd.Series(
-        list(
-            zip(
-                calls["site_file"].astype(object),
-                calls["site_line"],
-                calls["site_function"].astype(object),
-                strict=False,
-            )
-        )
-    )
-    keys = keys.map(lambda k: (k[0], int(k[1]), k[2] if isinstance(k[2], str) else None))
-    verdict = keys.map(verdicts).to_numpy(copy=True)  # pandas' copy-on-write hands out read-only arrays
+    candidates = calls["category"].astype(object).isin(_FLOW_DECIDES).to_numpy(copy=True)
+    candidates &= (calls["site_line"] >= 0).to_numpy() & calls["site_file"].notna().to_numpy()
+    site_columns = ["site_file", "site_line", "site_function"]
+    # One question per distinct call site, not per call.
+    group = calls.groupby(site_columns, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    first = pd.Series(np.arange(len(calls))).groupby(group).first()
+    answers: list[bool | None] = []
+    for file, line, function in calls[site_columns].iloc[first.to_numpy()].itertuples(index=False, name=None):
+        answer = None
+        if isinstance(file, str) and line >= 0:
+            site = CallSite(file, int(line), function if isinstance(function, str) else None)
+            try:
+                answer = reaches(source_root, site)
+            except (OSError, SyntaxError, ValueError, UnicodeDecodeError):
+                answer = None  # an unreadable file decides nothing
+        answers.append(answer)
+    by_group = dict(zip(first.index, answers, strict=True))
+    verdict = np.asarray([by_group.get(g) for g in range(int(group.max()) + 1)] + [None], dtype=object)[group]
     verdict[~candidates] = None
     uses = np.fromiter((v is True for v in verdict), dtype=bool, count=len(verdict))
     unused = np.fromiter((v is False for v in verdict), dtype=bool, count=len(verdict))
