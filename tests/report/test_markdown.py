@@ -50,3 +50,21 @@ def test_blank_lines_inside_code_are_kept(report: Report) -> None:
     text = MarkdownRenderer().render(report)
     assert "from django.core.mail import send_mail\n\n\n@shared_task" in text
     assert squeeze_blank_lines("a\n\n\n\nb\n```\nx\n\n\ny\n```\n") == "a\n\nb\n```\nx\n\n\ny\n```\n"
+
+
+def test_evidence_reads_as_figures() -> None:
+    from async_audit.report.formatting import evidence_items
+
+    items = evidence_items(
+        {"total_savings_ms": 36_780.0, "endpoint_requests": 40, "error_rate": 0.25, "decided_by": "source",
+         "hosts": ["a", "b"], "atomic": True, "ratio": 1.2345}
+    )  # fmt: skip
+    assert items == [
+        ("Atomic", "yes"),
+        ("Decided by", "source"),
+        ("Endpoint requests", "40"),
+        ("Error rate", "25%"),
+        ("Hosts", "a, b"),
+        ("Ratio", "1.23"),
+        ("Total savings", "37 s"),
+    ]

@@ -162,6 +162,32 @@ def fmt_iso(value: str) -> str:
     return parsed.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def evidence_items(evidence: dict[str, object]) -> list[tuple[str, str]]:
+    """A finding's extra figures as (label, text), sorted: ``total_savings_ms`` reads "Total savings: 37 s"."""
+    items = []
+    for key in sorted(evidence):
+        value = evidence[key]
+        label = key.removesuffix("_ms").replace("_", " ").strip().capitalize() or key
+        items.append((label, _evidence_text(key, value)))
+    return items
+
+
+def _evidence_text(key: str, value: object) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "–"}[value]
+    if isinstance(value, (int, float)):
+        if key.endswith("_ms"):
+            return fmt_ms(value)
+        if key.endswith(("_rate", "_share")) or key.startswith("share"):
+            return fmt_pct(value)
+        return fmt_int(value) if float(value).is_integer() else fmt_num(value, 2)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(_evidence_text("", v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {_evidence_text(str(k), v)}" for k, v in value.items())
+    return one_line(value)
+
+
 def endpoint_label(method: str | None, route: str | None) -> str:
     """``POST accounts/signup/``; a request that resolved to no route reads ``(no route)``."""
     return f"{method or ''} {route if route is not None else '(no route)'}".strip()

@@ -67,7 +67,11 @@ def make_environment(templates: Path | None = None) -> jinja2.Environment:
         category_label=formatting.category_label,
         disposition_label=formatting.disposition_label,
     )
-    env.globals.update(endpoint_label=formatting.endpoint_label, site_label=formatting.site_label)
+    env.globals.update(
+        endpoint_label=formatting.endpoint_label,
+        site_label=formatting.site_label,
+        evidence_items=formatting.evidence_items,
+    )
     return env
 
 
