@@ -163,7 +163,7 @@ def fmt_iso(value: str) -> str:
 
 
 def evidence_items(evidence: dict[str, object]) -> list[tuple[str, str]]:
-    """A finding's extra figures as (label, text), sorted: ``total_savings_ms`` reads "Total savings: 37 s"."""
+    """A finding's extra figures as (label, text), sorted: ``total_savings_ms`` reads "Total savings 37 s"."""
     items = []
     for key in sorted(evidence):
         value = evidence[key]
