@@ -47,7 +47,19 @@ def start_trace(method: str, path: str, proto: str) -> tuple[Trace | None, bool]
 
 
 def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None:
-    """Close ``trace`` and emit its record (or count it as sampled out)."""
+    """Close ``trace`` and emit its record (or count it as sampled out).
+
+    If the recorder itself fails here, the record is counted as a lost write (so the report still says
+    something is missing) and the error goes on to the caller's guard, which logs it.
+    """
+    try:
+        _finish(trace, sampled, request, status)
+    except Exception:
+        _count_lost()
+        raise
+
+
+def _finish(trace: Trace, sampled: bool, request: Any, status: int) -> None:
     end = time.perf_counter_ns()
     cpu_end = time.thread_time_ns() if trace.cpu_start_ns is not None else None
     calls = trace.close()
@@ -92,13 +104,25 @@ def _route(match: Any) -> str | None:
 
 
 def emit(record: dict[str, Any]) -> None:
+    """Hand a finished record to the test captures if any are open, else to the process's sink."""
     if _captures:
         with _captures_lock:
             for capture in _captures:
                 capture.append(record)
         return
     with guarded():
-        get_sink().put(record)
+        try:
+            get_sink().put(record)
+        except Exception:
+            _count_lost()
+            raise
+
+
+def _count_lost() -> None:
+    if _captures:
+        return
+    with guarded():
+        get_sink().count_lost()
 
 
 def _count_unsampled() -> None:

@@ -184,6 +184,11 @@ class Sink:
         elif size + 1 == self._high_water:
             self._wake.set()
 
+    def count_lost(self) -> None:
+        """Count a record the recorder failed to build or hand over as a lost write."""
+        with self._lock:
+            self.lost_write += 1
+
     def count_unsampled(self) -> None:
         """Count a request left out by ``SAMPLE_RATE``; the next record written carries the count."""
         with self._lock:
