@@ -26,19 +26,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from traffic import DEFAULT_MIX, TrafficResult, drive
+from services import REALISTIC, Latency, ServiceStack
+from traffic import DEFAULT_MIX, Progress, TrafficResult, drive, tour
 
 SAMPLE_APP_DIR = Path(__file__).resolve().parent
 
 __all__ = [
     "DEFAULT_MIX",
     "SAMPLE_APP_DIR",
+    "Run",
     "Server",
     "Site",
     "SiteError",
     "TrafficResult",
     "drive",
+    "play",
     "running_site",
+    "tour",
 ]
 
 
@@ -271,7 +275,7 @@ class Site:
         )
 
 
-def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
+def _terminate(process: subprocess.Popen[bytes], timeout: float) -> int | None:
     pgid = process.pid  # start_new_session: the server leads its own process group
     if process.poll() is None:
         with contextlib.suppress(ProcessLookupError):
@@ -285,6 +289,7 @@ def _terminate(process: subprocess.Popen[bytes], timeout: float) -> None:
         os.killpg(pgid, signal.SIGKILL)
     with contextlib.suppress(subprocess.TimeoutExpired):
         process.wait(5)
+    return process.returncode
 
 
 @contextlib.contextmanager
@@ -293,3 +298,129 @@ def running_site(environ: Mapping[str, str] | None = None, **options: object) ->
     site = Site(environ, **options)  # type: ignore[arg-type]
     with site:
         yield site
+
+
+@dataclass
+class Run:
+    """What :func:`play` did: the traffic, where the records are, and what the services received."""
+
+    traffic: TrafficResult
+    audit_dir: Path
+    received: dict[str, int]
+    seconds: float
+
+
+def play(
+    audit_dir: Path,
+    *,
+    steps: int | None = 300,
+    duration: float | None = 60.0,
+    concurrency: int = 4,
+    latency: Mapping[str, Latency] | None = None,
+    seed: int = 0,
+    wsgi_workers: int = 3,
+    wsgi_threads: int = 4,
+    tour_first: bool = True,
+    progress: Progress | None = None,
+    on_phase: Callable[[str], None] | None = None,
+) -> Run:
+    """Start the services and the site with the recorder on, play traffic, stop everything; records stay.
+
+    ``latency`` defaults to :data:`services.REALISTIC`. With ``tour_first`` one user first plays every step
+    once (:func:`traffic.tour`), so every planted case is recorded however short the mix. ``on_phase`` hears
+    ``"starting"``, ``"traffic"`` and ``"stopping"``; ``progress`` as in :func:`traffic.drive`.
+    """
+    phase = on_phase or (lambda name: None)
+    started = time.monotonic()
+    audit_dir = Path(audit_dir)
+    with ServiceStack(REALISTIC if latency is None else latency, seed=seed) as stack:
+        phase("starting")
+        site = Site(
+            stack.environ(),
+            audit=True,
+            audit_dir=audit_dir,
+            wsgi_workers=wsgi_workers,
+            wsgi_threads=wsgi_threads,
+        )
+        with site:
+            phase("traffic")
+            result = TrafficResult()
+            if tour_first:
+                result = tour(site.wsgi_url, site.asgi_url, seed=seed)
+            if steps != 0:
+                mixed = drive(
+                    site.wsgi_url,
+                    site.asgi_url,
+                    steps=steps,
+                    duration=duration,
+                    concurrency=concurrency,
+                    seed=seed,
+                    progress=progress,
+                )
+                result = _merged(result, mixed)
+            phase("stopping")
+        received = {
+            "emails": stack.smtp.count,
+            "crm_contacts": len(stack.crm.contacts),
+            "crm_deals": len(stack.crm.deals),
+            "crm_events": len(stack.crm.events),
+            "payments": len(stack.stripe.succeeded),
+            "search_documents": sum(len(docs) for docs in stack.elasticsearch.indices.values()),
+            "slack_messages": len(stack.slack.messages),
+        }
+    return Run(result, audit_dir, received, time.monotonic() - started)
+
+
+def _merged(first: TrafficResult, second: TrafficResult) -> TrafficResult:
+    return TrafficResult(
+        steps=first.steps + second.steps,
+        requests=first.requests + second.requests,
+        statuses=first.statuses + second.statuses,
+        errors=first.errors + second.errors,
+        seconds=first.seconds + second.seconds,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python sample_app/runner.py``: run the site under traffic and say what happened."""
+    import argparse
+
+    from services import FAST
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--out", type=Path, default=SAMPLE_APP_DIR / "var" / "audit", help="where records go")
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--duration", type=float, default=60.0, help="seconds at most")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fast", action="store_true", help="services answer in milliseconds")
+    args = parser.parse_args(argv)
+
+    def show(done: int, total: int) -> None:
+        if done % 25 == 0 or done == total:
+            print(f"  {done}/{total} steps", flush=True)
+
+    run = play(
+        args.out,
+        steps=args.steps,
+        duration=args.duration,
+        concurrency=args.concurrency,
+        latency=FAST if args.fast else None,
+        seed=args.seed,
+        progress=show,
+        on_phase=lambda name: print(f"{name}...", flush=True),
+    )
+    traffic = run.traffic
+    print(
+        f"{traffic.total_steps} steps, {traffic.total_requests} requests in {traffic.seconds:.1f}s "
+        f"({run.seconds:.1f}s with start and stop); statuses {dict(sorted(traffic.statuses.items()))}"
+    )
+    print("services received: " + ", ".join(f"{k} {v}" for k, v in run.received.items()))
+    for error in traffic.errors[:10]:
+        print(f"  error: {error}")
+    print(f"records: {run.audit_dir}")
+    return 0 if traffic.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

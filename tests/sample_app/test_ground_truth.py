@@ -168,6 +168,7 @@ def _matches(case: dict[str, Any], record: dict[str, Any], index: int) -> bool:
     return True
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize(
     "case", [case for case in CASES if "record" in case["detect"]], ids=lambda case: str(case["id"])
 )

@@ -18,6 +18,8 @@ from services import FAST, Latency, ServiceStack
 
 from .conftest import AUDIT, Browser
 
+pytestmark = pytest.mark.e2e
+
 
 def _group(pgid: int) -> set[int]:
     """Live processes in a process group (Linux /proc)."""
@@ -215,6 +217,7 @@ def test_a_server_failing_to_start_stops_the_others(
         spawned.append(self.servers[name])
 
     monkeypatch.setattr(Site, "_spawn", spawn_and_remember)
+    monkeypatch.setattr(Site, "migrate", lambda self: None)  # not what this test is about; saves seconds
 
     def gunicorn_never_ready(self: Site, server: Server) -> None:
         seen.append(server)

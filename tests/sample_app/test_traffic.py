@@ -11,6 +11,8 @@ from runner import Site
 from services import ServiceStack
 from traffic import DEFAULT_MIX, TOUR, drive, tour
 
+pytestmark = pytest.mark.e2e
+
 
 def test_drive_plays_a_bounded_concurrent_mix(site: Site, site_services: ServiceStack) -> None:
     contacts_before = len(site_services.crm.contacts)
