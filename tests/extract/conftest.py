@@ -121,16 +121,32 @@ def shop_finding(project: Path, marker: str, function: str = "signup", **kwargs:
 
 
 def report_of(*findings: Finding) -> Report:
-    return Report(generated_at="2026-11-28T00:00:00+00:00", sources=Sources(), budgets=Budgets(), findings=list(findings))
+    return Report(
+        generated_at="2026-11-28T00:00:00+00:00",
+        sources=Sources(),
+        budgets=Budgets(),
+        findings=list(findings),
+    )
 
 
 def ruff(paths: list[Path], cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The installed ruff with the project's rule selection, run from ``cwd`` (its packages are first-party)."""
+    """The installed ruff with the project's rules, run from ``cwd`` (so its packages are first-party)."""
     exe = Path(sys.executable).with_name("ruff")
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "ruff"]
     return subprocess.run(
-        [*command, "check", "--isolated", "--no-cache", "--select", "E,F,I,B,UP,DJ,C90", "--line-length", "110",
-         "--target-version", "py310", *map(str, paths)],
+        [
+            *command,
+            "check",
+            "--isolated",
+            "--no-cache",
+            "--select",
+            "E,F,I,B,UP,DJ,C90",
+            "--line-length",
+            "110",
+            "--target-version",
+            "py310",
+            *map(str, paths),
+        ],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -146,6 +162,8 @@ def install(out_dir: Path, project: Path, written: list[Path]) -> None:
             (project / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(path, project / rel)
     patch = out_dir / "call-sites.patch"
-    check = subprocess.run(["git", "apply", "--check", str(patch)], cwd=project, capture_output=True, text=True)
+    check = subprocess.run(
+        ["git", "apply", "--check", str(patch)], cwd=project, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stderr
     subprocess.run(["git", "apply", str(patch)], cwd=project, check=True)

@@ -77,7 +77,12 @@ def test_generated_task_delivers_the_email(
     env.pop("DJANGO_SETTINGS_MODULE", None)
     command = ["run_signup_send_mail", "1", "--user-id", "1"]
     run = subprocess.run(
-        [sys.executable, "run_signup.py", *command], cwd=shop, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "run_signup.py", *command],
+        cwd=shop,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
     assert run.returncode == 0, run.stdout + run.stderr

@@ -33,8 +33,9 @@ def test_model_instances_travel_as_primary_keys_and_are_looked_up_again() -> Non
     assert "except Invoice.DoesNotExist:" in stub.code
     assert "from invoices.models import Invoice" in stub.code
     assert "services.render_pdf(invoice, locale=locale)" in stub.code
-    assert "+    transaction.on_commit(partial(pay_render_pdf.enqueue, invoice_id=str(invoice.pk), locale=locale))" in (
-        stub.patch
+    assert (
+        "+    transaction.on_commit(partial(pay_render_pdf.enqueue, invoice_id=str(invoice.pk), locale=locale))"  # noqa: E501
+        in (stub.patch)
     )
     assert "-    services.render_pdf(invoice, locale=locale)  # the PDF" in stub.patch
 
@@ -101,7 +102,7 @@ def test_a_value_the_view_uses_is_not_rewritten(shop: Path) -> None:
 
     assert not stub.rewritten
     assert "the value of `push_contact(...)` is used by the code that follows" in stub.snippet
-    assert "crm.push_contact(user.email, team=\"\")" in stub.code
+    assert 'crm.push_contact(user.email, team="")' in stub.code
     assert "user_id=request.user.pk" in stub.snippet
 
 
@@ -113,7 +114,7 @@ def test_a_loop_of_emails_moves_as_one_task(shop: Path) -> None:
     assert stub.rewritten
     assert "    for member in team.members.all():\n        send_mail(" in stub.code
     assert "The whole loop runs in one task" in stub.code
-    assert "f\"{user.username} invites you.\"" in stub.code  # request.user became a looked-up user
+    assert 'f"{user.username} invites you."' in stub.code  # request.user became a looked-up user
     assert "-    for member in team.members.all():" in stub.patch
     assert "partial(invite_send_mail.send, team_id=team.pk, user_id=request.user.pk)" in stub.patch
 
@@ -168,7 +169,10 @@ def test_the_patch_applies_with_patch_too(shop: Path, tmp_path: Path) -> None:
     write_stubs(report_of(shop_finding(shop, "# the welcome email")), "huey", out, shop)
 
     result = subprocess.run(
-        ["patch", "-p1", "--dry-run", "-i", str(out / "call-sites.patch")], cwd=shop, capture_output=True, text=True
+        ["patch", "-p1", "--dry-run", "-i", str(out / "call-sites.patch")],
+        cwd=shop,
+        capture_output=True,
+        text=True,
     )
 
     if result.returncode == 127:  # pragma: no cover - no patch(1) on this machine

@@ -103,7 +103,9 @@ def test_backend_from_a_settings_module(tmp_path: Path, monkeypatch: pytest.Monk
         ({"DRAMATIQ_BROKER": {"BROKER": "dramatiq.brokers.stub.StubBroker"}}, None, "StubBroker"),
     ],
 )
-def test_inline_backend_warnings(settings: dict[str, object], backend: str | None, expected: str | None) -> None:
+def test_inline_backend_warnings(
+    settings: dict[str, object], backend: str | None, expected: str | None
+) -> None:
     warning = inline_backend_warning(settings, backend)
     if expected is None:
         assert warning is None
@@ -112,7 +114,9 @@ def test_inline_backend_warnings(settings: dict[str, object], backend: str | Non
 
 
 def test_inline_warning_from_a_source_tree(tmp_path: Path) -> None:
-    root = tree(tmp_path, {"proj/settings.py": "DEBUG = True\nINSTALLED_APPS = ['huey.contrib.djhuey']\nHUEY = {}\n"})
+    root = tree(
+        tmp_path, {"proj/settings.py": "DEBUG = True\nINSTALLED_APPS = ['huey.contrib.djhuey']\nHUEY = {}\n"}
+    )
 
     warning = inline_backend_warning(root)
 

@@ -86,7 +86,9 @@ def test_write_stubs_refuses_to_write_outside_the_output_directory(tmp_path: Pat
 def test_a_user_template_overrides_one_backends_decorator(tmp_path: Path) -> None:
     templates = tmp_path / "templates"
     (templates / "stubs" / "celery").mkdir(parents=True)
-    (templates / "stubs" / "celery" / "decorator.py.j2").write_text('@shared_task(queue="{{ task.category }}")\n')
+    (templates / "stubs" / "celery" / "decorator.py.j2").write_text(
+        '@shared_task(queue="{{ task.category }}")\n'
+    )
 
     stub = generate_stub(make_finding(SIGNUP), "celery", templates=templates)
 

@@ -109,7 +109,9 @@ class CallSitePlan:
     imports: list[ImportSpec] = field(default_factory=list)
     local_imports: list[ImportSpec] = field(default_factory=list)
     unused_after: list[ImportSpec] = field(default_factory=list)  # call-site imports the move may orphan
-    removals: list[tuple[int, int]] = field(default_factory=list)  # rebuilt locals the call site no longer uses
+    removals: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # rebuilt locals the call site no longer uses
     in_atomic: bool = False
     loop: bool = False  # a whole ``for`` loop moves: one task instead of one per item
     orm_write: bool = False
@@ -282,40 +284,33 @@ class _Analyzer:
         for stmt in self.module.body:
             if isinstance(stmt, cst.SimpleStatementLine):
                 for small in stmt.body:
-                    if isinstance(small, cst.Import):
-                        for alias in small.names:
-                            dotted = _dotted(alias.name) or ""
-                            asname = alias.asname.name if alias.asname else None
-                            if isinstance(asname, cst.Name):
-                                out[asname.value] = ImportSpec(dotted, None, asname.value)
-                            else:
-                                out[dotted.split(".")[0]] = ImportSpec(dotted.split(".")[0])
-                    elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-                        module = absolute_module(
-                            _import_module_name(small),
-                            len(small.relative),
-                            self.module_dotted,
-                            self.is_package,
-                        )
-                        for alias in small.names:
-                            name = _dotted(alias.name) or ""
-                            asn = alias.asname.name if alias.asname else None
-                            local = asn.value if isinstance(asn, cst.Name) else name
-                            out[local] = ImportSpec(
-                                module, name, asn.value if isinstance(asn, cst.Name) else None
-                            )
-                    elif isinstance(small, (cst.Assign, cst.AnnAssign)):
-                        targets = (
-                            [t.target for t in small.targets]
-                            if isinstance(small, cst.Assign)
-                            else [small.target]
-                        )
-                        for t in targets:
-                            for name in _target_names(t):
-                                out[name] = "module"
+                    self._bind_small(small, out)
             elif isinstance(stmt, (cst.FunctionDef, cst.ClassDef)):
                 out[stmt.name.value] = "module"
         return out
+
+    def _bind_small(self, small: cst.BaseSmallStatement, out: dict[str, ImportSpec | str]) -> None:
+        if isinstance(small, cst.Import):
+            for alias in small.names:
+                dotted = _dotted(alias.name) or ""
+                local = _alias_asname(alias)
+                if local:
+                    out[local] = ImportSpec(dotted, None, local)
+                else:
+                    out[dotted.split(".")[0]] = ImportSpec(dotted.split(".")[0])
+        elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
+            module = absolute_module(
+                _import_module_name(small), len(small.relative), self.module_dotted, self.is_package
+            )
+            for alias in small.names:
+                name = _dotted(alias.name) or ""
+                asname = _alias_asname(alias)
+                out[asname or name] = ImportSpec(module, name, asname)
+        elif isinstance(small, (cst.Assign, cst.AnnAssign)):
+            targets = [t.target for t in small.targets] if isinstance(small, cst.Assign) else [small.target]
+            for target in targets:
+                for name in _target_names(target):
+                    out[name] = "module"
 
     def function_at(self, line: int, name: str | None) -> cst.FunctionDef | None:
         best: cst.FunctionDef | None = None
@@ -346,6 +341,12 @@ class _Analyzer:
             out.append(current)
             current = self.parents.get(current)
         return out
+
+
+def _alias_asname(alias: cst.ImportAlias) -> str | None:
+    if alias.asname is not None and isinstance(alias.asname.name, cst.Name):
+        return alias.asname.name.value
+    return None
 
 
 def _is_atomic(expr: cst.BaseExpression) -> bool:
@@ -424,6 +425,58 @@ class _Replace(cst.CSTTransformer):
         return self.replacements.get(original_node, updated_node)
 
 
+class _BindingCollector(cst.CSTVisitor):
+    """The last binding of every local name before the moved statement."""
+
+    def __init__(self, an: _Analyzer, fn: cst.FunctionDef, before: int, out: dict[str, _Binding]) -> None:
+        self.an = an
+        self.fn = fn
+        self.before = before
+        self.out = out
+
+    def _early(self, node: cst.CSTNode) -> bool:
+        return bool(self.an.range(node).start.line < self.before)
+
+    def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
+        return node is self.fn
+
+    def visit_ClassDef(self, node: cst.ClassDef) -> bool:
+        return False
+
+    def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
+        if not self._early(node):
+            return
+        for small in node.body:
+            if isinstance(small, cst.Assign):
+                for t in small.targets:
+                    self._assign(t.target, small.value, node)
+            elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+                ann = small.annotation.annotation
+                self.out[small.target.value] = _Binding("assign", small.value, annotation=ann, statement=node)
+            elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
+                self.out[small.target.value] = _Binding("aug")
+
+    def _assign(
+        self, target: cst.BaseExpression, value: cst.BaseExpression, node: cst.SimpleStatementLine
+    ) -> None:
+        if isinstance(target, cst.Name):
+            self.out[target.value] = _Binding("assign", value, statement=node)
+        elif isinstance(target, (cst.Tuple, cst.List)):
+            for i, el in enumerate(target.elements):
+                if isinstance(el.value, cst.Name):
+                    self.out[el.value.value] = _Binding("assign", value, index=i)
+
+    def visit_For(self, node: cst.For) -> None:
+        if self._early(node):
+            for name in _target_names(node.target):
+                self.out[name] = _Binding("for", node.iter)
+
+    def visit_WithItem(self, node: cst.WithItem) -> None:
+        if node.asname is not None and self._early(node):
+            for name in _target_names(node.asname.name):
+                self.out[name] = _Binding("with", node.item)
+
+
 class _Planner:
     """Works out one call site's plan."""
 
@@ -452,48 +505,7 @@ class _Planner:
         for star in (params.star_arg, params.star_kwarg):
             if isinstance(star, cst.Param):
                 out[star.name.value] = _Binding("aug")
-        an = self.an
-        unit_line = self.unit_line
-
-        outer = self
-
-        class _V(cst.CSTVisitor):
-            def visit_FunctionDef(self, node: cst.FunctionDef) -> bool:
-                return node is outer.fn
-
-            def visit_ClassDef(self, node: cst.ClassDef) -> bool:
-                return False
-
-            def visit_SimpleStatementLine(self, node: cst.SimpleStatementLine) -> None:
-                if an.range(node).start.line >= unit_line:
-                    return
-                for small in node.body:
-                    if isinstance(small, cst.Assign):
-                        for t in small.targets:
-                            if isinstance(t.target, cst.Name):
-                                out[t.target.value] = _Binding("assign", small.value, statement=node)
-                            elif isinstance(t.target, (cst.Tuple, cst.List)):
-                                for i, el in enumerate(t.target.elements):
-                                    if isinstance(el.value, cst.Name):
-                                        out[el.value.value] = _Binding("assign", small.value, index=i)
-                    elif isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
-                        out[small.target.value] = _Binding(
-                            "assign", small.value, annotation=small.annotation.annotation, statement=node
-                        )
-                    elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
-                        out[small.target.value] = _Binding("aug")
-
-            def visit_For(self, node: cst.For) -> None:
-                if an.range(node).start.line < unit_line:
-                    for name in _target_names(node.target):
-                        out[name] = _Binding("for", node.iter)
-
-            def visit_WithItem(self, node: cst.WithItem) -> None:
-                if node.asname is not None and an.range(node).start.line < unit_line:
-                    for name in _target_names(node.asname.name):
-                        out[name] = _Binding("with", node.item)
-
-        self.fn.body.visit(_V())
+        self.fn.body.visit(_BindingCollector(self.an, self.fn, self.unit_line, out))
         return out
 
     def _class_model(self) -> str | None:
@@ -656,17 +668,7 @@ class _Planner:
         if binding is None:
             return None
         if binding.kind == "param":
-            ann = _dotted(binding.annotation) if binding.annotation is not None else None
-            if ann is None:
-                return None
-            if ann.split(".")[-1] in _USER_BASES:
-                return USER_MODEL
-            imported = self.an.module_bindings.get(ann.split(".")[0])
-            if isinstance(imported, ImportSpec) and (
-                "models" in imported.module.split(".") or imported.module.endswith(".models")
-            ):
-                return self.resolve_model_class(ann)
-            return None
+            return self._model_of_param(binding)
         if binding.kind == "for":
             code = self.an.code(binding.value) if binding.value is not None else ""
             if any(s in code for s in (".all()", ".filter(", ".objects", ".exclude(", "_set")):
@@ -676,36 +678,50 @@ class _Planner:
             return None
         value = binding.value
         if isinstance(value, cst.Attribute) and value.attr.value == "user":
-            root = value.value
-            if isinstance(root, cst.Name) and root.value == "request":
+            if isinstance(value.value, cst.Name) and value.value.value == "request":
                 return USER_MODEL
-        if not isinstance(value, cst.Call):
+        if isinstance(value, cst.Call):
+            return self._model_of_call(local, value, binding.index)
+        return None
+
+    def _model_of_param(self, binding: _Binding) -> ModelRef | None:
+        ann = _dotted(binding.annotation) if binding.annotation is not None else None
+        if ann is None:
             return None
+        if ann.split(".")[-1] in _USER_BASES:
+            return USER_MODEL
+        imported = self.an.module_bindings.get(ann.split(".")[0])
+        if isinstance(imported, ImportSpec) and "models" in imported.module.split("."):
+            return self.resolve_model_class(ann)
+        return None
+
+    def _model_of_call(self, local: str, value: cst.Call, index: int | None) -> ModelRef | None:
         func = value.func
         name = _call_name(value)
-        if name in {"get_object_or_404"} and value.args:
+        if name == "get_object_or_404" and value.args:
             cls = _dotted(value.args[0].value)
             return self.resolve_model_class(cls) if cls else self.guess_model(local)
         if name in {"authenticate", "get_user"}:
             return USER_MODEL
         if isinstance(func, cst.Attribute):
             chain = self.an.code(func)
-            if ".objects." in chain or chain.startswith("objects."):
-                if name in _TUPLE_GETTERS and binding.index not in (None, 0):
+            if ".objects." in chain:
+                if name in _TUPLE_GETTERS and index not in (None, 0):
                     return None
                 head = chain.split(".objects")[0]
-                if head in {"get_user_model()", "User"} and head not in self.an.module_bindings:
-                    return USER_MODEL
-                if head.endswith("get_user_model()"):
+                if (
+                    head.endswith("get_user_model()")
+                    or head == "User"
+                    and head not in self.an.module_bindings
+                ):
                     return USER_MODEL
                 if name in _MODEL_GETTERS or name.startswith("get"):
                     return self.resolve_model_class(head)
-            if name == "save":
-                owner = _dotted(func.value)
-                if owner and self.is_form(owner):
-                    if binding.index is None:
-                        return self.form_model(owner) or self.guess_model(local)
-                    return self.guess_model(local)
+            owner = _dotted(func.value)
+            if name == "save" and owner and self.is_form(owner):
+                if index is None:
+                    return self.form_model(owner) or self.guess_model(local)
+                return self.guess_model(local)
         cls = _dotted(func)
         if cls and cls.split(".")[-1][:1].isupper():
             imported = self.an.module_bindings.get(cls.split(".")[0])
@@ -780,21 +796,14 @@ class _Planner:
         self._unsafe(name, "view")
 
     def _unsafe(self, node: cst.CSTNode, name: str) -> None:
-        """A parameter for a value that cannot travel as it is, so the task still reads; the snippet says why."""
+        """A parameter for a value that cannot travel as it is: the task still reads, the snippet says why."""
         param = self._param(f"unsafe:{self.an.code(node)}", name, annotation="Any", value=self.an.code(node))
         self.replacements[node] = cst.Name(param.name)
 
     def visit_local(self, name: cst.Name) -> None:
         local = name.value
         if self.is_form(local):
-            chain = self._climb(name)
-            code = self.an.code(chain)
-            if ".cleaned_data" not in code:
-                self.plan.problems.append(
-                    f"`{local}` (a form) is used as `{code}`, which cannot travel to a task"
-                )
-            param = self._param(f"expr:{code}", _chain_param_name(chain), annotation="Any", value=code)
-            self.replacements[chain] = cst.Name(param.name)
+            self._form_value(name)
             return
         if local in self.renames:
             self.replacements[name] = cst.Name(self.renames[local])
@@ -816,26 +825,31 @@ class _Planner:
             self.taken.add(local)
             self.visit(binding.value, set())
             return
-        annotation = _literal_annotation(binding.value) if binding.kind == "assign" else "Any"
+        self._plain_local(name, binding)
+
+    def _form_value(self, name: cst.Name) -> None:
+        chain = self._climb(name)
+        code = self.an.code(chain)
+        if ".cleaned_data" not in code:
+            self.plan.problems.append(
+                f"`{name.value}` (a form) is used as `{code}`: it cannot travel to a task"
+            )
+        param = self._param(f"expr:{code}", _chain_param_name(chain), annotation="Any", value=code)
+        self.replacements[chain] = cst.Name(param.name)
+
+    def _plain_local(self, name: cst.Name, binding: _Binding) -> None:
+        local = name.value
+        value = f"str({local})" if _is_uuid(binding, self.an) else local
+        annotation = _local_annotation(binding, self.an)
         if binding.kind == "assign" and isinstance(binding.value, cst.Name):
             alias = binding.value.value
             if alias == "request" or alias in self.locals and self.model_of(alias) is not None:
-                self.plan.problems.append(f"`{local}` is another name for `{alias}`, which cannot travel to a task")
-        elif binding.kind == "assign" and _rooted_at_request(binding.value):
-            annotation = "str"  # request.LANGUAGE_CODE, request.POST["x"], request.get_host(): strings
-        if binding.kind == "param" and binding.annotation is not None:
-            ann = self.an.code(binding.annotation)
-            annotation = ann if ann in {"int", "str", "float", "bool", "uuid.UUID", "UUID"} else "Any"
-            if annotation in {"uuid.UUID", "UUID"}:
-                # UUIDs are not JSON: the task gets the string (Django's lookups accept it as it is).
-                param = self._param(f"local:{local}", local, annotation="str", value=f"str({local})")
-                if param.name != local:
-                    self.renames[local] = param.name
-                    self.replacements[name] = cst.Name(param.name)
-                return
+                self.plan.problems.append(
+                    f"`{local}` is another name for `{alias}`, which cannot travel to a task"
+                )
         if binding.kind in {"with", "aug"}:
             self.plan.problems.append(f"`{local}` is bound by a `with` block or changed in place")
-        param = self._param(f"local:{local}", local, annotation=annotation, value=local)
+        param = self._param(f"local:{local}", local, annotation=annotation, value=value)
         if param.name != local:
             self.renames[local] = param.name
             self.replacements[name] = cst.Name(param.name)
@@ -843,7 +857,26 @@ class _Planner:
     # -- output ---------------------------------------------------------------------------------------
     def rendered(self, node: cst.CSTNode) -> str:
         transformed = node.visit(_Replace(self.replacements))
+        assert isinstance(transformed, cst.CSTNode)  # only expressions are replaced, never removed
         return self.an.module.code_for_node(transformed)
+
+
+_SIMPLE_ANNOTATIONS = frozenset({"int", "str", "float", "bool"})
+
+
+def _is_uuid(binding: _Binding, an: _Analyzer) -> bool:
+    return binding.annotation is not None and an.code(binding.annotation) in {"uuid.UUID", "UUID"}
+
+
+def _local_annotation(binding: _Binding, an: _Analyzer) -> str:
+    if _is_uuid(binding, an):
+        return "str"  # UUIDs are not JSON: the task gets the string, which Django's lookups accept
+    if binding.annotation is not None:
+        ann = an.code(binding.annotation)
+        return ann if ann in _SIMPLE_ANNOTATIONS else "Any"
+    if binding.kind == "assign" and _rooted_at_request(binding.value):
+        return "str"  # request.LANGUAGE_CODE, request.POST["x"], request.get_host(): strings
+    return _literal_annotation(binding.value) if binding.kind == "assign" else "Any"
 
 
 def _rooted_at_request(value: cst.BaseExpression | None) -> bool:
@@ -854,7 +887,7 @@ def _rooted_at_request(value: cst.BaseExpression | None) -> bool:
 
 
 def _rebuildable(value: cst.BaseExpression) -> bool:
-    """A literal built from other values (a context dict, an f-string): cheap and safe to rebuild in the task."""
+    """A literal built from other values (a context dict, an f-string): cheap and safe to rebuild."""
     if not isinstance(
         value,
         (
@@ -1118,14 +1151,15 @@ def rewrite_module(
 class _Imports:
     """Edits a module's leading import block the way isort would lay it out."""
 
-    def __init__(self, module: cst.Module, dotted: str, is_package: bool, first_party: frozenset[str]) -> None:
+    def __init__(
+        self, module: cst.Module, dotted: str, is_package: bool, first_party: frozenset[str]
+    ) -> None:
         self.module = module
         self.dotted = dotted
         self.is_package = is_package
         self.first_party = first_party | {dotted.split(".")[0]}
         self.uses_relative = any(
-            isinstance(small, cst.ImportFrom) and small.relative
-            for _, small in self._block()
+            isinstance(small, cst.ImportFrom) and small.relative for _, small in self._block()
         )
 
     def _block(self) -> list[tuple[int, cst.Import | cst.ImportFrom]]:
@@ -1179,7 +1213,9 @@ class _Imports:
         self.module.visit(_V())
         return names
 
-    def _replace_body(self, index: int, new: cst.BaseStatement | None) -> None:
+    def _replace_body(
+        self, index: int, new: cst.SimpleStatementLine | cst.BaseCompoundStatement | None
+    ) -> None:
         body = list(self.module.body)
         if new is None:
             removed = body.pop(index)
@@ -1216,23 +1252,36 @@ class _Imports:
             return
 
     def add(self, spec: ImportSpec) -> None:
-        if spec.name is not None and self.uses_relative and spec.module.rpartition(".")[0] == (
-            self.dotted if self.is_package else self.dotted.rpartition(".")[0]
+        if (
+            spec.name is not None
+            and self.uses_relative
+            and spec.module.rpartition(".")[0]
+            == (self.dotted if self.is_package else self.dotted.rpartition(".")[0])
         ):
             # The module imports its own package relatively (``from .models import Team``): so does the task.
             spec = ImportSpec("." + spec.module.rpartition(".")[2], spec.name, spec.asname)
-        absolute = absolute_module(spec.module.lstrip("."), len(spec.module) - len(spec.module.lstrip(".")),
-                                   self.dotted, self.is_package)
+        absolute = absolute_module(
+            spec.module.lstrip("."),
+            len(spec.module) - len(spec.module.lstrip(".")),
+            self.dotted,
+            self.is_package,
+        )
         block = self._block()
         for index, node in block:
             if spec.name is None and isinstance(node, cst.Import):
                 if any(_dotted(a.name) == spec.module and a.asname is None for a in node.names):
                     return
-            elif spec.name is not None and isinstance(node, cst.ImportFrom) and self._absolute(node) == absolute:
+            elif (
+                spec.name is not None
+                and isinstance(node, cst.ImportFrom)
+                and self._absolute(node) == absolute
+            ):
                 if isinstance(node.names, cst.ImportStar):
                     return
-                members = [self.module.code_for_node(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
-                           for a in node.names]
+                members = [
+                    self.module.code_for_node(a.with_changes(comma=cst.MaybeSentinel.DEFAULT))
+                    for a in node.names
+                ]
                 wanted = spec.name + (f" as {spec.asname}" if spec.asname else "")
                 if wanted in members:
                     return

@@ -11,7 +11,7 @@ import ast
 import importlib
 import os
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -108,16 +108,13 @@ def _file_settings(path: Path) -> dict[str, Any]:
             if isinstance(previous, list) and isinstance(added, list):
                 out[node.target.id] = previous + added
             continue
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
-            _list_call(node.value, out)
-            continue
         for target in targets:
             if isinstance(target, ast.Name) and target.id.isupper():
                 out[target.id] = _literal(value) if value is not None else UNKNOWN
     # Conditional appends (``if not HAS_BUILTIN_TASKS: INSTALLED_APPS.append("django_tasks")``) name apps too.
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and node not in tree.body:
-            _list_call(node, out)
+    for call in ast.walk(tree):
+        if isinstance(call, ast.Call):
+            _list_call(call, out)
     return out
 
 
@@ -143,7 +140,9 @@ def _literal(node: ast.expr) -> Any:
         if isinstance(node, (ast.List, ast.Tuple)):
             return [_literal(e) for e in node.elts]
         if isinstance(node, ast.Dict):
-            return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values) if k is not None}
+            return {
+                _literal(k): _literal(v) for k, v in zip(node.keys, node.values, strict=True) if k is not None
+            }
         return UNKNOWN
 
 
@@ -168,29 +167,36 @@ def _scan_tree(root: Path) -> SiteFacts:
         except OSError:
             continue
         if b"INSTALLED_APPS" in data or b"CELERY" in data or path.stem.startswith("settings"):
-            for key, value in _file_settings(path).items():
-                if key not in settings or settings[key] is UNKNOWN:
-                    settings[key] = value
-                elif isinstance(settings[key], list) and isinstance(value, list):
-                    settings[key] = settings[key] + [v for v in value if v not in settings[key]]
-        if not any(lib.encode() in data for lib in ("celery", "rq", "dramatiq", "huey", "django_q", "tasks")):
-            continue
-        try:
-            tree = ast.parse(data)
-        except (SyntaxError, ValueError):
-            continue
-        for node in ast.walk(tree):
-            names: list[str] = []
-            if isinstance(node, ast.Import):
-                names = [a.name for a in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
-                names = [node.module]
-            for name in names:
-                for prefix, backend in _IMPORTS.items():
-                    if name == prefix or name.startswith(prefix + "."):
-                        imports[backend] += 1
-                        break
+            _merge_settings(settings, _file_settings(path))
+        if any(lib.encode() in data for lib in ("celery", "rq", "dramatiq", "huey", "django_q", "tasks")):
+            _count_imports(data, imports)
     return SiteFacts(settings, imports)
+
+
+def _merge_settings(settings: dict[str, Any], found: dict[str, Any]) -> None:
+    # Split settings (base.py, production.py): the first literal value wins, lists of apps add up.
+    for key, value in found.items():
+        if key not in settings or settings[key] is UNKNOWN:
+            settings[key] = value
+        elif isinstance(settings[key], list) and isinstance(value, list):
+            settings[key] = settings[key] + [v for v in value if v not in settings[key]]
+
+
+def _count_imports(data: bytes, imports: Counter[str]) -> None:
+    try:
+        tree = ast.parse(data)
+    except (SyntaxError, ValueError):
+        return
+    for node in ast.walk(tree):
+        names: list[str] = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        for name in names:
+            backend = next((b for p, b in _IMPORTS.items() if name == p or name.startswith(p + ".")), None)
+            if backend is not None:
+                imports[backend] += 1
 
 
 def _votes(facts: SiteFacts) -> Counter[str]:
@@ -245,54 +251,84 @@ def inline_backend_warning(
 ) -> str | None:
     """A sentence when the configured backend would run enqueued work inside the request anyway."""
     facts = SiteFacts.load(settings_module_or_source_root)
-    s = facts.settings
     backend = backend or _pick(_votes(facts))
-    debug = s.get("DEBUG", False)
-    if backend == "django_tasks":
-        tasks = s.get("TASKS")
-        if tasks is None:
-            return (
-                "Django's tasks run with the default ImmediateBackend when TASKS is not set: every enqueued "
-                "task runs inside the request. Configure a real backend (django-tasks-db's DatabaseBackend and "
-                "its db_worker, for instance)."
-            )
-        default = tasks.get("default") if isinstance(tasks, dict) else None
-        engine = default.get("BACKEND") if isinstance(default, dict) else None
-        if isinstance(engine, str) and engine.endswith("ImmediateBackend"):
-            return (
-                "TASKS['default'] uses ImmediateBackend, which runs every enqueued task inside the request: "
-                "use a backend with a worker in production."
-            )
-    if backend == "celery":
-        for key in ("CELERY_TASK_ALWAYS_EAGER", "CELERY_ALWAYS_EAGER"):
-            if s.get(key) is True:
-                return f"{key} is True: Celery runs every task inside the request that enqueues it."
-    if backend == "huey":
-        huey = s.get("HUEY")
-        immediate = huey.get("immediate", UNKNOWN) if isinstance(huey, dict) else UNKNOWN
-        if immediate is True:
-            return "HUEY['immediate'] is True: Huey runs every task inside the request that enqueues it."
-        if isinstance(huey, dict) and "immediate" not in huey:
-            state = (
-                "is True here, so" if debug is True else "is unknown or False here, but wherever it is True"
-            )
-            return (
-                "HUEY['immediate'] is not set, so it follows DEBUG, which "
-                f"{state} tasks run inside the request: set it explicitly."
-            )
-    if backend == "rq":
-        queues = s.get("RQ_QUEUES")
-        if isinstance(queues, dict):
-            sync = sorted(n for n, q in queues.items() if isinstance(q, dict) and q.get("ASYNC") is False)
-            if sync:
-                return f"RQ_QUEUES {', '.join(map(str, sync))} have ASYNC False: their jobs run inside the request."
-    if backend == "django_q":
-        cluster = s.get("Q_CLUSTER")
-        if isinstance(cluster, dict) and cluster.get("sync") is True:
-            return "Q_CLUSTER['sync'] is True: django-q2 runs every task inside the request."
-    if backend == "dramatiq":
-        broker = s.get("DRAMATIQ_BROKER")
-        engine = broker.get("BROKER") if isinstance(broker, dict) else None
-        if isinstance(engine, str) and engine.endswith("StubBroker"):
-            return "DRAMATIQ_BROKER is the StubBroker: messages wait in memory for a worker that never comes."
+    check = _INLINE_CHECKS.get(backend or "")
+    return check(facts.settings) if check is not None else None
+
+
+def _django_tasks_inline(s: dict[str, Any]) -> str | None:
+    tasks = s.get("TASKS")
+    if tasks is None:
+        return (
+            "Django's tasks run with the default ImmediateBackend when TASKS is not set: every enqueued task "
+            "runs inside the request. Configure a backend with a worker (django-tasks-db's DatabaseBackend "
+            "and its db_worker, for instance)."
+        )
+    default = tasks.get("default") if isinstance(tasks, dict) else None
+    engine = default.get("BACKEND") if isinstance(default, dict) else None
+    if isinstance(engine, str) and engine.endswith("ImmediateBackend"):
+        return (
+            "TASKS['default'] uses ImmediateBackend, which runs every enqueued task inside the request: "
+            "use a backend with a worker in production."
+        )
     return None
+
+
+def _celery_inline(s: dict[str, Any]) -> str | None:
+    for key in ("CELERY_TASK_ALWAYS_EAGER", "CELERY_ALWAYS_EAGER"):
+        if s.get(key) is True:
+            return f"{key} is True: Celery runs every task inside the request that enqueues it."
+    return None
+
+
+def _huey_inline(s: dict[str, Any]) -> str | None:
+    huey = s.get("HUEY")
+    if not isinstance(huey, dict):
+        return None
+    if huey.get("immediate") is True:
+        return "HUEY['immediate'] is True: Huey runs every task inside the request that enqueues it."
+    if "immediate" not in huey:
+        state = (
+            "is True here, so"
+            if s.get("DEBUG") is True
+            else "is unknown or False here, but wherever it is True"
+        )
+        return (
+            f"HUEY['immediate'] is not set, so it follows DEBUG, which {state} tasks run inside the request."
+        )
+    return None
+
+
+def _rq_inline(s: dict[str, Any]) -> str | None:
+    queues = s.get("RQ_QUEUES")
+    if not isinstance(queues, dict):
+        return None
+    sync = sorted(str(n) for n, q in queues.items() if isinstance(q, dict) and q.get("ASYNC") is False)
+    if sync:
+        return f"RQ_QUEUES {', '.join(sync)} have ASYNC False: their jobs run inside the request."
+    return None
+
+
+def _django_q_inline(s: dict[str, Any]) -> str | None:
+    cluster = s.get("Q_CLUSTER")
+    if isinstance(cluster, dict) and cluster.get("sync") is True:
+        return "Q_CLUSTER['sync'] is True: django-q2 runs every task inside the request."
+    return None
+
+
+def _dramatiq_inline(s: dict[str, Any]) -> str | None:
+    broker = s.get("DRAMATIQ_BROKER")
+    engine = broker.get("BROKER") if isinstance(broker, dict) else None
+    if isinstance(engine, str) and engine.endswith("StubBroker"):
+        return "DRAMATIQ_BROKER is the StubBroker: messages wait in memory for a worker that never comes."
+    return None
+
+
+_INLINE_CHECKS: dict[str, Callable[[dict[str, Any]], str | None]] = {
+    "django_tasks": _django_tasks_inline,
+    "celery": _celery_inline,
+    "huey": _huey_inline,
+    "rq": _rq_inline,
+    "django_q": _django_q_inline,
+    "dramatiq": _dramatiq_inline,
+}

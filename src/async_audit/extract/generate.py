@@ -23,6 +23,7 @@ from async_audit.extract.spec import ImportSpec, Param, TaskSpec, identifier, un
 
 CANDIDATE_KINDS = frozenset({FindingKind.DEFER, FindingKind.BATCH})
 PATCH_NAME = "call-sites.patch"
+SNIPPETS_NAME = "call-sites-by-hand.py.txt"
 DEFAULT_BACKEND = "django_tasks"
 
 _HTTP_CATEGORIES = frozenset(
@@ -98,8 +99,8 @@ def _choose_plan(finding: Finding, project: ProjectInfo, cache: dict[str, str | 
         if plan.rewritable:
             return plan
         plans.append(plan)
-    usable = [p for p in plans if not p.orm_write]
-    return (usable or plans or [None])[0]
+    usable = [p for p in plans if not p.orm_write] or plans
+    return usable[0] if usable else None
 
 
 def _task_location(rel_file: str | None, view: str | None, project: ProjectInfo) -> tuple[str, str]:
@@ -288,9 +289,7 @@ def _stub(item: Prepared, gen: StubGenerator, env: jinja2.Environment, project: 
         stub.patch = unified_diff(old, new, plan.file)
         stub.rewritten = True
     else:
-        reasons = list(plan.problems) if plan is not None else ["the source was not given (--source-root)"]
-        original = plan.code if plan is not None else f"the slow call at {spec.origin}"
-        stub.snippet = gen.render_snippet(env, spec, original, reasons)
+        stub.snippet = _snippet(gen, env, spec, plan)
     return stub
 
 
@@ -321,41 +320,61 @@ def attach_stubs(
 def write_stubs(
     report: Report, backend: str, out_dir: Path, source_root: Path | None, templates: Path | None = None
 ) -> list[Path]:
-    """Write the task modules, one management command per task and one combined patch under ``out_dir``."""
+    """Write the task modules, one management command per task and one combined patch under ``out_dir``.
+
+    Paths mirror the project's (``accounts/tasks.py``); the patch (``call-sites.patch``, for ``git apply``)
+    holds every call site that could be rewritten, ``call-sites-by-hand.py.txt`` the snippets for the rest.
+    """
     gen = generator(backend)
     env = make_environment(templates)
     project = project_info(source_root, report.findings)
     items = prepare(report.findings, source_root)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    root = out_dir.resolve()
-    written: list[Path] = []
-
-    def write(rel: str, text: str) -> None:
-        target = (root / rel).resolve()
-        if not target.is_relative_to(root) or Path(rel).is_absolute():
-            raise InputError(f"refusing to write outside {out_dir}: {rel}")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text, encoding="utf-8")
-        written.append(target)
-
-    specs: dict[str, TaskSpec] = {}
-    for item in items:
-        specs.setdefault(f"{item.spec.module}:{item.spec.name}", item.spec)
+    writer = _Writer(Path(out_dir))
+    specs = list({id(item.spec): item.spec for item in items}.values())
     modules: dict[str, list[TaskSpec]] = {}
-    for spec in specs.values():
+    for spec in specs:
         modules.setdefault(spec.path, []).append(spec)
     for path, module_specs in modules.items():
-        write(path, gen.render_module(env, module_specs))
-    for spec in specs.values():
-        write(spec.command_path, gen.render_command(env, spec))
+        writer.write(path, gen.render_module(env, module_specs))
+    for spec in specs:
+        writer.write(spec.command_path, gen.render_command(env, spec))
         package = spec.command_path.rsplit("/", 2)[0]
         for init in (f"{package}/__init__.py", f"{package}/commands/__init__.py"):
-            if project.root is None or not (project.root / init).exists():
-                if not (root / init).exists():
-                    write(init, "")
+            if not (project.root is not None and (project.root / init).exists()):
+                writer.write_once(init, "")
+    patch, snippets = _call_site_changes(gen, env, project, items)
+    writer.write(PATCH_NAME, patch)
+    if snippets:
+        writer.write(SNIPPETS_NAME, "\n\n".join(snippets))
+    return writer.written
 
-    patch_parts: list[str] = []
+
+class _Writer:
+    """Writes under one directory and nowhere else."""
+
+    def __init__(self, out_dir: Path) -> None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        self.out_dir = out_dir
+        self.root = out_dir.resolve()
+        self.written: list[Path] = []
+
+    def write(self, rel: str, text: str) -> None:
+        target = (self.root / rel).resolve()
+        if Path(rel).is_absolute() or not target.is_relative_to(self.root):
+            raise InputError(f"refusing to write outside {self.out_dir}: {rel}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+        self.written.append(target)
+
+    def write_once(self, rel: str, text: str) -> None:
+        if (self.root / rel).resolve() not in self.written:
+            self.write(rel, text)
+
+
+def _call_site_changes(
+    gen: StubGenerator, env: jinja2.Environment, project: ProjectInfo, items: list[Prepared]
+) -> tuple[str, list[str]]:
+    """One diff over every rewritable call site (each file rewritten once), and snippets for the rest."""
     snippets: list[str] = []
     by_file: dict[str, list[tuple[CallSitePlan, str, list[ImportSpec]]]] = {}
     seen: set[int] = set()
@@ -367,16 +386,16 @@ def write_stubs(
         if plan is not None and plan.rewritable and project.root is not None:
             by_file.setdefault(plan.file, []).append(_change(gen, item.spec, plan))
         else:
-            reasons = (
-                list(plan.problems) if plan is not None else ["the source was not given (--source-root)"]
-            )
-            original = plan.code if plan is not None else f"the slow call at {item.spec.origin}"
-            snippets.append(gen.render_snippet(env, item.spec, original, reasons))
+            snippets.append(_snippet(gen, env, item.spec, plan))
+    parts = []
     for rel, changes in sorted(by_file.items()):
         assert project.root is not None
         old = (project.root / rel).read_text(encoding="utf-8")
-        patch_parts.append(unified_diff(old, rewrite_module(old, changes, project.first_party), rel))
-    write(PATCH_NAME, "".join(patch_parts))
-    if snippets:
-        write("call-sites-by-hand.py.txt", "\n\n".join(snippets))
-    return written
+        parts.append(unified_diff(old, rewrite_module(old, changes, project.first_party), rel))
+    return "".join(parts), snippets
+
+
+def _snippet(gen: StubGenerator, env: jinja2.Environment, spec: TaskSpec, plan: CallSitePlan | None) -> str:
+    reasons = list(plan.problems) if plan is not None else ["the source was not given (--source-root)"]
+    original = plan.code if plan is not None else f"the slow call at {spec.origin}"
+    return gen.render_snippet(env, spec, original, reasons)

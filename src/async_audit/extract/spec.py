@@ -1,7 +1,8 @@
 """What a generated task is, apart from the backend that runs it.
 
-A :class:`TaskSpec` is worked out once per finding (from the real call site when the source is there, from the
-finding's facts otherwise) and then rendered by any backend's :class:`~async_audit.extract.base.StubGenerator`.
+A :class:`TaskSpec` is worked out once per finding (from the real call site when the source is there, from
+the finding's facts otherwise), then rendered by any backend's
+:class:`~async_audit.extract.base.StubGenerator`.
 """
 
 from __future__ import annotations
