@@ -173,10 +173,16 @@ class Site:
     def stop(self, timeout: float = 15.0) -> None:
         """Stop every server (SIGTERM, then SIGKILL for its whole process group) and wait for them."""
         servers, self.servers = list(self.servers.values()), {}
-        for server in servers:
-            _terminate(server.process, timeout)
-            if server._log is not None:
-                server._log.close()
+        try:
+            for server in servers:
+                _terminate(server.process, timeout)
+        finally:
+            # Also when a second Ctrl-C cut the graceful stop short: nothing may outlive the site.
+            for server in servers:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.killpg(server.pid, signal.SIGKILL)
+                if server._log is not None:
+                    server._log.close()
         # A workdir we made goes away, unless it holds the audit records: they are the point of a run.
         holds_records = self.audit and self.audit_dir.resolve().is_relative_to(self.workdir.resolve())
         if self._own_workdir and not self.keep_workdir and not holds_records:

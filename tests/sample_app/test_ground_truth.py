@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+import ground_truth
 from async_audit.analyze.model import Category, Disposition, FindingKind
 from runner import SAMPLE_APP_DIR, Site
 from traffic import tour
@@ -58,6 +59,28 @@ def test_cases_are_well_formed() -> None:
     # Every kind of finding the site was built to show is planted at least once.
     kinds = {case["kind"] for case in CASES if case["required"]}
     assert kinds == {"defer", "keep_sync", "batch", "no_timeout", "fake_async"}
+
+
+def test_the_loader_reads_every_case() -> None:
+    truth = ground_truth.load()
+    assert [case.id for case in truth.cases] == [case["id"] for case in CASES]
+    assert {case.id for case in truth.required} == {case["id"] for case in CASES if case["required"]}
+    charge = truth.by_id("checkout-stripe-charge")
+    assert (charge.kind, charge.disposition, charge.site) == (
+        "keep_sync",
+        "keep_sync",
+        ("billing/payments.py", 16),
+    )
+    assert truth.by_id("invoice-crm-deal-no-timeout").marker == "invoice-crm-deal"
+    assert truth.rules == SAMPLE_APP_DIR / "async-audit.toml"
+    assert truth.rules.is_file()
+    assert truth.explains(kind="batch", category="email", file="newsletters/sending.py", line=37)
+    assert truth.explains(
+        kind="keep_sync", category="sql", file="billing/forms.py", line=43
+    )  # allowed anywhere
+    assert not truth.explains(kind="defer", category="email", file="billing/views.py", line=135)
+    with pytest.raises(KeyError):
+        truth.by_id("nothing")
 
 
 @pytest.mark.parametrize("case", CASES, ids=[case["id"] for case in CASES])
