@@ -9,10 +9,12 @@ from typing import Any
 
 import pytest
 import requests
-from django.test import Client
+import urllib3
+from django.test import Client, override_settings
 
 import async_audit.record.trace
-from async_audit.record.hooks import _instances, install_hooks
+from async_audit.record.hooks import _http, _instances, install_hooks
+from async_audit.record.hooks._http import cleaned_host, masked_path, seconds
 from async_audit.record.hooks.base import MARKER
 from async_audit.record.hooks.http_client import _ATTR
 from async_audit.testing import capture_records
@@ -305,3 +307,39 @@ def test_uninstall_restores_and_reinstall_covers_later_subclasses(fake_api: Fake
     # Both existing and later subclasses that override connect have it wrapped.
     assert getattr(Before.__dict__["connect"], MARKER, None) is not None
     assert getattr(After.__dict__["connect"], MARKER, None) is not None
+
+
+def test_call_cap_counts_each_request_once(refused_port: int, fake_api: FakeApi) -> None:
+    cap = {"MAX_CALLS_PER_REQUEST": 2, "PROJECT_ROOTS": ["tests"]}
+    with override_settings(ASYNC_AUDIT=cap):
+        _, records = fetch("wsgi", f"/http/urllib3/?port={fake_api.port}&n=3")
+        assert (len(http_calls(records)), records[0]["dropped"]) == (2, 1)
+    with override_settings(ASYNC_AUDIT={**cap, "MAX_CALLS_PER_REQUEST": 0}):
+        # Over HTTPS urllib3 connects before it writes the request: still one request, one drop.
+        _, records = fetch("wsgi", f"/http/requests-https/?port={refused_port}")
+        assert (records[0]["calls"], records[0]["dropped"]) == ([], 1)
+
+
+def test_seconds_reads_every_kind_of_timeout() -> None:
+    assert seconds(None) is None
+    assert seconds(3) == 3.0 and seconds(0.25) == 0.25 and seconds(0) == 0.0
+    assert seconds(float("inf")) is None and seconds(-1) is None
+    previous = socket.getdefaulttimeout()
+    try:
+        socket.setdefaulttimeout(None)
+        assert seconds(socket._GLOBAL_DEFAULT_TIMEOUT) is None  # type: ignore[attr-defined]
+        socket.setdefaulttimeout(12)
+        assert seconds(socket._GLOBAL_DEFAULT_TIMEOUT) == 12.0  # type: ignore[attr-defined]
+        assert seconds(urllib3.util.timeout._DEFAULT_TIMEOUT) == 12.0
+    finally:
+        socket.setdefaulttimeout(previous)
+
+
+def test_masked_path_cache_keeps_no_identifier() -> None:
+    raw = "/v1/users/dora@example.com/orders/77123?token=sk_live_dora"
+    assert masked_path(raw) == "/v1/users/{id}/orders/{id}"
+    assert masked_path(raw) == "/v1/users/{id}/orders/{id}"  # from the cache
+    held = repr(_http._masked) + repr(_http._hosts)
+    assert "dora" not in held and "77123" not in held
+    assert cleaned_host("user:pw@API.Example.com:443") == "api.example.com"
+    assert "pw" not in repr(_http._hosts)

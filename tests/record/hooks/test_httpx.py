@@ -69,6 +69,7 @@ def test_transport_over_urllib3_is_counted_once(proto: str, fake_api: FakeApi) -
     _, records = fetch(proto, f"/http/httpx-urllib3/?port={fake_api.port}")
     (call,) = http_calls(records)  # the http.client call inside the httpx call is the same request
     assert call["lib"] == "httpx" and call["status"] == 200
+    assert records[0]["dropped"] == 0  # declining the inner layer is no drop
     assert call["site"]["line"] == call_line("httpx-urllib3")
     assert len(fake_api.seen) == 1
 

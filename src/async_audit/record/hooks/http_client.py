@@ -38,11 +38,11 @@ _HTTPS = getattr(http.client, "HTTPSConnection", None)  # absent when Python was
 
 
 class _InFlight:
-    """The call of the request currently on a connection."""
+    """The request currently on a connection, and its call (None: the recorder declined to record it)."""
 
     __slots__ = ("call", "sent", "connecting", "done")
 
-    def __init__(self, call: Call) -> None:
+    def __init__(self, call: Call | None) -> None:
         self.call = call
         self.sent = False  # the request line is known (written by putrequest or by hand)
         self.connecting = False  # inside connect: what it sends is a proxy's CONNECT, not the request
@@ -56,16 +56,17 @@ def _timeout_in_force(conn: Any) -> float | None:
     return seconds(getattr(conn, "timeout", None))
 
 
-def _start(conn: Any, method: Any = "", path: Any = "") -> _InFlight | None:
+def _start(conn: Any, method: Any = "", path: Any = "") -> _InFlight:
     tunnel = getattr(conn, "_tunnel_host", None)
     host, port = (tunnel, getattr(conn, "_tunnel_port", None)) if tunnel else (conn.host, conn.port)
     scheme = "https" if _HTTPS is not None and isinstance(conn, _HTTPS) else "http"
     call = begin_http(LIB, method, host, port, path, scheme=scheme)
-    if call is None:
-        return None
-    # The phases of this call are separate method calls; holding the request's "innermost open call" between
-    # them would leave it dangling whenever the response is never read.
-    call._release()
+    if call is not None:
+        # The phases of this call are separate method calls; holding the request's "innermost open call"
+        # between them would leave it dangling whenever the response is never read.
+        call._release()
+    # Kept even when declined (call cap, nested under another http call): the request's later phases must not
+    # ask again, or one request past the cap would count as dropped once per chunk it sends.
     in_flight = _InFlight(call)
     setattr(conn, _ATTR, in_flight)
     return in_flight
@@ -81,7 +82,7 @@ def _end(
     with guarded():
         if conn.__dict__.get(_ATTR) is in_flight:
             del conn.__dict__[_ATTR]
-        if in_flight.done:
+        if in_flight.done or in_flight.call is None:
             return
         in_flight.done = True
         if timeout is False:
@@ -153,11 +154,10 @@ def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
         in_flight = None
     if in_flight is None:
         in_flight = _start(conn, method, url)
-    else:
+    elif in_flight.call is not None:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
         in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
-    if in_flight is not None:
-        in_flight.sent = True
+    in_flight.sent = True
     return in_flight
 
 
@@ -183,13 +183,13 @@ def _for_send(conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | 
     if in_flight is None:
         # A request written by hand, without putrequest.
         in_flight = _start(conn, *_request_line(data))
-        if in_flight is not None:
-            in_flight.sent = True
+        in_flight.sent = True
     elif not in_flight.sent and not in_flight.connecting:
         # Written by hand on a connection opened ahead of it.
         method, target = _request_line(data)
         if method:
-            in_flight.call.set(method=method.upper(), path=masked_path(target))
+            if in_flight.call is not None:
+                in_flight.call.set(method=method.upper(), path=masked_path(target))
             in_flight.sent = True
     return in_flight
 
