@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Tags, Warning, register
 
-from async_audit.conf import validate
+from async_audit.conf import get_config, validate
 
 MIDDLEWARE_PATH = "async_audit.middleware.AuditMiddleware"
 
@@ -18,6 +20,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
     for problem in validate(getattr(settings, "ASYNC_AUDIT", None)):
         cls = Error if problem.level == "error" else Warning
         messages.append(cls(problem.msg, hint=problem.hint, id=problem.id))
+    messages.extend(_check_output_dir())
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     if MIDDLEWARE_PATH not in middleware:
         messages.append(
@@ -36,3 +39,28 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]
             )
         )
     return messages
+
+
+def _check_output_dir() -> list[CheckMessage]:
+    """Warn at deploy time about a directory the file sink cannot write: every record would be lost."""
+    config = get_config()
+    if not config.enabled or config.sink != "file":
+        return []
+    # The nearest part of the path that exists decides: the sink creates the rest.
+    probe = Path(config.output_dir)
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    if not probe.is_dir():
+        problem = f"{str(probe)!r} is not a directory"
+    elif not os.access(probe, os.W_OK | os.X_OK):
+        problem = f"{str(probe)!r} is not writable by this process"
+    else:
+        return []
+    return [
+        Warning(
+            f"async-audit cannot write its records under {str(config.output_dir)!r}: {problem}. Every "
+            "record will be counted as lost.",
+            hint="Set ASYNC_AUDIT['OUTPUT_DIR'] to a writable directory, or SINK to 'log'.",
+            id="async_audit.W003",
+        )
+    ]

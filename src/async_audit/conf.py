@@ -7,6 +7,7 @@ crash a request over its own configuration.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import logging
 import os
@@ -150,7 +151,9 @@ def validate(raw: Any) -> list[Problem]:
 
 
 def _unknown_key(key: Any) -> Problem:
-    close = [k for k in DEFAULTS if k.replace("_", "") == str(key).upper().replace("_", "")]
+    text = str(key).upper()
+    close = [k for k in DEFAULTS if k.replace("_", "") == text.replace("_", "")]
+    close = close or difflib.get_close_matches(text, list(DEFAULTS), n=1, cutoff=0.75)
     hint = f"Did you mean {close[0]!r}?" if close else f"Known keys: {', '.join(sorted(DEFAULTS))}."
     return Problem("async_audit.W001", "warning", f"Unknown ASYNC_AUDIT key {key!r}: it is ignored.", hint)
 
