@@ -93,3 +93,42 @@ def test_generated_task_delivers_the_email(
         assert recipients == ["ada@example.com"]
         assert message["Subject"] == "Welcome to Engines"
         assert "Hello Ada, your team Engines is ready." in message.get_payload()
+
+
+def test_with_a_real_queue_the_request_only_enqueues_and_the_worker_sends(
+    shop: Path, tmp_path: Path, smtp_server: tuple[int, Mailbox]
+) -> None:
+    """django-tasks-db's DatabaseBackend: nothing is sent during the request; its db_worker sends it."""
+    pytest.importorskip("django_tasks_db")
+    port, mailbox = smtp_server
+    mailbox.messages.clear()
+    out = tmp_path / "out"
+    finding = shop_finding(shop, "# the welcome email")
+    install(out, shop, write_stubs(report_of(finding), "django_tasks", out, shop))
+    env = {
+        **os.environ,
+        "SHOP_BACKEND": "django_tasks_db",
+        "SHOP_SMTP_PORT": str(port),
+        "SHOP_DB": str(tmp_path / "shop.sqlite3"),
+        "PYTHONWARNINGS": "ignore",
+    }
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+
+    request = subprocess.run(
+        [sys.executable, "run_signup.py"], cwd=shop, env=env, capture_output=True, text=True, timeout=120
+    )
+
+    assert request.returncode == 0, request.stdout + request.stderr
+    assert mailbox.messages == []  # the request enqueued the email and returned
+
+    worker = subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay"],
+        cwd=shop,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+    assert worker.returncode == 0, worker.stdout + worker.stderr
+    assert [recipients for recipients, _ in mailbox.messages] == [["ada@example.com"]]

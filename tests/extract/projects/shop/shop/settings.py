@@ -37,6 +37,10 @@ if BACKEND == "django_tasks":
     else:
         INSTALLED_APPS.append("django_tasks")
         TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+elif BACKEND == "django_tasks_db":
+    # A real queue: tasks wait in the database until `manage.py db_worker` runs them.
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 elif BACKEND == "celery":
     CELERY_TASK_ALWAYS_EAGER = True
     CELERY_TASK_EAGER_PROPAGATES = True
