@@ -113,3 +113,11 @@ def test_an_override_with_a_syntax_error_fails(report: Report, tmp_path: Path) -
 def test_a_missing_template_directory_fails(report: Report, tmp_path: Path) -> None:
     with pytest.raises(InputError, match="templates directory not found"):
         HTMLRenderer(templates=tmp_path / "missing").render(report)
+
+
+def test_a_static_report_says_what_it_cannot_measure(report: Report) -> None:
+    report.endpoints, report.examples, report.capacity = [], [], None
+    report.sources.kind = "static"
+    html = HTMLRenderer().render(report)
+    assert "2 call sites in the source look like work to move" in html
+    assert "needs recorded requests" in html

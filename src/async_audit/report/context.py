@@ -205,6 +205,8 @@ def build_context(report: Report) -> dict[str, Any]:
         "severity_counts": severity_counts,
         "plan": [plan_step(f) for f in actionable],
         "headline": _headline(report, gains, candidates),
+        # A static scan (or silk data without calls) has findings but no timings to project from.
+        "measured": bool(report.endpoints),
     }
 
 
@@ -212,6 +214,12 @@ def _headline(report: Report, gains: list[Gain], candidates: list[Finding]) -> s
     """One or two sentences a client reads first; built from the figures, never a canned verdict."""
     if not report.endpoints and not report.findings:
         return "The recordings hold no requests to analyse."
+    if not report.endpoints:
+        sites = "1 call site" if len(candidates) == 1 else f"{len(candidates)} call sites"
+        return (
+            f"{sites} in the source look like work to move to a background task. Record the site's "
+            "traffic to measure what moving them wins."
+        )
     parts = []
     if candidates:
         sites = "1 call site does" if len(candidates) == 1 else f"{len(candidates)} call sites do"
