@@ -272,6 +272,10 @@ class _Context:
         self.budgets = budgets
         self.source_root = source_root
         self.ids = requests["id"].to_numpy()
+        # Plain arrays for lookups by row: a pandas lookup per finding cost more than all the rest.
+        self.lib = calls["lib"].astype(object).to_numpy()
+        self.via = calls["via"].astype(object).to_numpy()
+        self.reason = calls["reason"].astype(object).to_numpy()
 
     def request_id(self, row: Any) -> str | None:
         return None if row is None or row != row or int(row) < 0 else str(self.ids[int(row)])
@@ -330,8 +334,8 @@ def _base(
         p95_ms=float(g["p95_ms"]),
         share_of_request=float(g["share"]),
         savings_ms_per_request=float(savings),
-        lib=_str(ctx.calls["lib"].iloc[first]),
-        via=_str(ctx.calls["via"].iloc[first]),
+        lib=_str(ctx.lib[first]),
+        via=_str(ctx.via[first]),
         target=_str(g["target"]),
         atomic=bool(g["atomic"]),
         error_rate=float(g["errors"]) / float(g["count"]),
@@ -430,8 +434,7 @@ def _group_findings(ctx: _Context, g: dict[str, Any]) -> list[Finding]:
 
 
 def _reason(ctx: _Context, g: dict[str, Any]) -> str:
-    reasons = ctx.calls["reason"]
-    return str(reasons.iloc[int(g["first_row"])])
+    return str(ctx.reason[int(g["first_row"])])
 
 
 def _timeout_risks(ctx: _Context, endpoints: pd.DataFrame) -> list[Finding]:

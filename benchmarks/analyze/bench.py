@@ -1,0 +1,131 @@
+"""Analyzer benchmark: load, classify, find and write the JSON report for 100k, 300k and 1M requests.
+
+Each size runs in a fresh process (so peak memory is its own), on records from ``generate.py`` with three
+calls per request, spread over eight files as eight recorder processes would write them. Generated inputs
+are kept in ``benchmarks/out/analyze/`` and reused.
+
+    .venv/bin/python benchmarks/analyze/bench.py                 # 100k, 300k, 1M
+    .venv/bin/python benchmarks/analyze/bench.py --sizes 100000  # one size
+
+Target (issue 3): 1,000,000 requests and 3,000,000 calls end to end in at most 20 s and 3 GB peak memory on
+the project's 2-core machine, with time growing linearly with the input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+OUT = HERE.parent / "out" / "analyze"
+TARGET_S, TARGET_GB = 20.0, 3.0
+
+
+def _inputs(requests: int) -> Path:
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    folder = OUT / f"records-{requests}"
+    stamp = folder / ".complete"
+    if not stamp.exists():
+        print(f"generating {requests:,} requests into {folder} (once) ...", flush=True)
+        generate(folder, requests, files=8, seed=1)
+        stamp.write_text("ok")
+    return folder
+
+
+def _peak_gb() -> float:
+    # ru_maxrss is in KiB on Linux: the parent's own peak and the largest worker's peak.
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return (own + children) * 1024 / 1e9
+
+
+def _cpu_s() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_one(requests: int) -> dict[str, float]:
+    """Time one size in this process (called in a child process by ``main``)."""
+    from async_audit.analyze import AnalysisOptions, analyze, load_records
+
+    folder = _inputs(requests)
+    report_path = OUT / f"report-{requests}.json"
+    cpu = _cpu_s()
+    started = time.perf_counter()
+    rec = load_records([folder])
+    loaded = time.perf_counter()
+    report = analyze(rec, AnalysisOptions(workers=16))
+    analysed = time.perf_counter()
+    with report_path.open("w") as fh:
+        json.dump(report.to_dict(), fh)
+    written = time.perf_counter()
+    return {
+        "requests": rec.stats.records,
+        "calls": rec.stats.calls,
+        "bytes": sum(p.stat().st_size for p in folder.glob("*.jsonl")),
+        "load_s": loaded - started,
+        "analyze_s": analysed - loaded,
+        "write_s": written - analysed,
+        "total_s": written - started,
+        "cpu_s": _cpu_s() - cpu,  # all processes: on a busy machine, wall time waits for other work
+        "peak_gb": _peak_gb(),
+        "findings": len(report.findings),
+        "endpoints": len(report.endpoints),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one)))
+        return
+    OUT.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in args.sizes:
+        _inputs(size)
+        done = subprocess.run(
+            [sys.executable, __file__, "--one", str(size)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env=os.environ,
+        )
+        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    print(
+        f"{'requests':>10} {'calls':>10} {'MB':>7} {'load s':>7} {'analyze s':>9} {'write s':>7} "
+        f"{'total s':>7} {'s/100k':>6} {'cpu s':>6} {'peak GB':>7}"
+    )
+    for r in rows:
+        print(
+            f"{r['requests']:>10,} {r['calls']:>10,} {r['bytes'] / 1e6:>7.0f} {r['load_s']:>7.2f} "
+            f"{r['analyze_s']:>9.2f} {r['write_s']:>7.2f} {r['total_s']:>7.2f} "
+            f"{r['total_s'] / r['requests'] * 1e5:>6.2f} {r['cpu_s']:>6.1f} {r['peak_gb']:>7.2f}"
+        )
+    if len(rows) > 1:
+        first, last = rows[0], rows[-1]
+        ratio = (last["total_s"] / last["requests"]) / (first["total_s"] / first["requests"])
+        size, base = f"{last['requests']:,}", f"{first['requests']:,}"
+        print(f"linearity: time per request at {size} is {ratio:.2f}x that at {base}")
+    biggest = rows[-1]
+    print(
+        f"target for 1M: <= {TARGET_S:.0f} s and <= {TARGET_GB:.0f} GB; "
+        f"measured at {biggest['requests']:,}: {biggest['total_s']:.1f} s, {biggest['peak_gb']:.2f} GB"
+    )
+
+
+if __name__ == "__main__":
+    main()
