@@ -151,6 +151,14 @@ def via_requests_https(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"error": None})
 
 
+def via_requests_proxy(request: HttpRequest) -> JsonResponse:
+    """Plain HTTP through a forwarding proxy (the fake API plays it): the request line holds the whole URL."""
+    proxy = f"http://127.0.0.1:{int(request.GET['port'])}"
+    url = f"http://user:hunter2@api.example.org:8080/ok{SECRET_PATH}?{SECRET_QUERY}"
+    response = requests.get(url, proxies={"http": proxy}, timeout=5)  # call: proxy
+    return _result(response.status_code, response.content)
+
+
 def raises(request: HttpRequest) -> HttpResponse:
     """Lets the client's error propagate: the site's own exception must reach Django unchanged."""
     requests.get(_url(request), timeout=2)
@@ -304,6 +312,7 @@ urlpatterns = [
     path("urllib3/", via_urllib3),
     path("http-client/", via_http_client),
     path("https-client/", via_https_client),
+    path("requests-proxy/", via_requests_proxy),
     path("raises/", raises),
     path("tracked/", tracked),
     path("saves-note/", saves_note),

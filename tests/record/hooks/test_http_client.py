@@ -103,6 +103,18 @@ def test_https_connection_refused_before_the_request_is_written(refused_port: in
     assert call["site"]["line"] == call_line("requests-https")
 
 
+def test_forwarding_proxy_records_the_api_not_the_proxy(fake_api: FakeApi) -> None:
+    _, records = fetch("wsgi", f"/http/requests-proxy/?port={fake_api.port}")
+    call = _only_call(records)
+    assert (call["host"], call["port"], call["path"], call["status"]) == (
+        "api.example.org",
+        8080,
+        MASKED,
+        200,
+    )
+    assert fake_api.seen[0][1].startswith("http://")  # the proxy was asked for the absolute URL
+
+
 def test_https_connection_failing_its_handshake(fake_api: FakeApi) -> None:
     response, records = fetch("wsgi", f"/http/https-client/?port={fake_api.port}")
     assert json.loads(response.content) == {"error": "SSLError"}

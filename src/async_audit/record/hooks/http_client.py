@@ -26,9 +26,17 @@ import sys
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
+from urllib.parse import urlsplit
 
 from async_audit.record.guard import guarded
-from async_audit.record.hooks._http import begin_http, masked_path, seconds, status_code
+from async_audit.record.hooks._http import (
+    begin_http,
+    cleaned_host,
+    masked_path,
+    port_number,
+    seconds,
+    status_code,
+)
 from async_audit.record.hooks.base import Hook
 from async_audit.record.trace import Call, current_trace
 
@@ -157,6 +165,15 @@ def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
     elif in_flight.call is not None:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
         in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
+    if in_flight.call is not None and isinstance(url, str) and "://" in url[:12]:
+        # Absolute form, through a forwarding proxy: the connection's host is the proxy, the URL's the API.
+        target = urlsplit(url)
+        try:
+            port = target.port or port_number(None, target.scheme)
+        except ValueError:  # not a number: the connection's own port stays
+            port = None
+        if target.hostname and port is not None:
+            in_flight.call.set(host=cleaned_host(target.hostname), port=port)
     in_flight.sent = True
     return in_flight
 
