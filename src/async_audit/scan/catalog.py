@@ -508,6 +508,14 @@ for _root_name, _matcher in [
     _MATCHERS.setdefault(_root_name, []).append(_matcher)
 
 
+_SPECIAL_NAMES = frozenset({"email_user", "send_task", *_ENQUEUE_METHODS})
+
+
+def may_match(parts: Parts, project_function: bool) -> bool:
+    """A cheap test before :func:`match`: could these parts be a slow call at all?"""
+    return bool(parts) and (parts[0] in _MATCHERS or parts[-1] in _SPECIAL_NAMES or project_function)
+
+
 def match(parts: Parts, ctx: CallContext) -> SlowCall | None:
     """The slow call ``parts`` (a resolved callee) makes, or ``None``."""
     if not parts:

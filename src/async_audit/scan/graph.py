@@ -117,6 +117,7 @@ class Graph:
     inline: set[str] = field(default_factory=set)  # task systems configured to run tasks in the request
     _analysed: dict[int, tuple[list[Found], list[Edge]]] = field(default_factory=dict)
     _event_edges: dict[Event, list[Edge]] = field(default_factory=dict)
+    _task_libs: dict[int, str | None] = field(default_factory=dict)
     reverse: dict[Node, list[tuple[Node, Edge]]] = field(default_factory=dict)
     _receivers: dict[str, list[tuple[str | None, FunctionInfo]]] | None = None
     _models: dict[str, ClassInfo] | None = None
@@ -143,6 +144,10 @@ class Graph:
         node = call.node
         resolved = self.project.resolve(node.func, func.module, func)
         if resolved is None:
+            return
+        target = resolved.target
+        if not catalog.may_match(resolved.parts, target is not None and target.kind == "function"):
+            edges.extend(self._edges(func, call, resolved))
             return
         module = func.module
         ctx = catalog.CallContext(
@@ -286,6 +291,11 @@ class Graph:
         if target is None or target.function is None or target.rest:
             return None
         func = target.function
+        if id(func) not in self._task_libs:
+            self._task_libs[id(func)] = self._decorated_task(func)
+        return self._task_libs[id(func)]
+
+    def _decorated_task(self, func: FunctionInfo) -> str | None:
         for decorator in func.node.decorator_list:
             expr = decorator.func if isinstance(decorator, ast.Call) else decorator
             ref = self.project.resolve(expr, func.module, None)
@@ -321,7 +331,7 @@ class Graph:
             return self._receivers
         found: dict[str, list[tuple[str | None, FunctionInfo]]] = {}
         for module in self.project.unique_modules():
-            for func in module.functions.values():
+            for func in list(module.functions.values()):
                 for decorator in func.node.decorator_list:
                     if (
                         isinstance(decorator, ast.Call)
@@ -330,8 +340,9 @@ class Graph:
                     ):
                         for key in self._signal_keys(decorator.args[0], module, None):
                             found.setdefault(key, []).append((self._sender(decorator, module, None), func))
-                for call in func.calls:
-                    self._connect(call.node, module, func, found)
+                if module.eager:  # only a module that says ".connect(" connects anything in its functions
+                    for call in func.calls:
+                        self._connect(call.node, module, func, found)
             for node in module.module_calls:
                 self._connect(node, module, None, found)
         self._receivers = found
@@ -438,23 +449,24 @@ class Graph:
 
     # -- reachability ------------------------------------------------------------------------------------
 
-    def build(self, extra: list[Node]) -> None:
-        """Analyse every function (and the events and implicit handlers they lead to), indexing edges
-        backwards, so each slow call can be traced to its entry points by a search from the call."""
+    def build(self, entries: list[Node]) -> list[FunctionInfo]:
+        """Analyse what the entry points reach within ``max_depth`` calls, indexing the edges backwards, so
+        each slow call can then be traced to its entry points by a search from the call. Returns the
+        functions reached."""
         reverse: dict[Node, list[tuple[Node, Edge]]] = {}
-        work: list[Node] = [f for m in self.project.unique_modules() for f in m.functions.values()]
-        work.extend(extra)
-        done: set[Node] = set()
-        while work:
-            node = work.pop()
-            if node in done:
+        depth: dict[Node, int] = dict.fromkeys(entries, 0)
+        queue: deque[Node] = deque(depth)
+        while queue:
+            node = queue.popleft()
+            if depth[node] >= self.max_depth:
                 continue
-            done.add(node)
             for edge in self.edges(node):
                 reverse.setdefault(edge.target, []).append((node, edge))
-                if isinstance(edge.target, Event) and edge.target not in done:
-                    work.append(edge.target)
+                if edge.target not in depth:
+                    depth[edge.target] = depth[node] + 1
+                    queue.append(edge.target)
         self.reverse = reverse
+        return [node for node in depth if isinstance(node, FunctionInfo)]
 
     def back(self, start: Node) -> dict[Node, tuple[Edge | None, Node | None]]:
         """Breadth-first backwards from ``start``, up to ``max_depth`` calls: every node that reaches it,

@@ -34,10 +34,45 @@ class FunctionInfo:
     node: FunctionNode
     cls: ClassInfo | None
     parent: FunctionInfo | None
-    calls: list[CallInfo] = field(default_factory=list)
-    local_types: dict[str, ast.Call] = field(default_factory=dict)  # variable -> the call that made its value
-    local_values: dict[str, ast.expr] = field(default_factory=dict)  # variable -> its last plain value
-    nested: dict[str, FunctionInfo] = field(default_factory=dict)
+    _calls: list[CallInfo] = field(default_factory=list, repr=False)
+    _local_types: dict[str, ast.Call] = field(default_factory=dict, repr=False)
+    _local_values: dict[str, ast.expr] = field(default_factory=dict, repr=False)
+    _nested: dict[str, FunctionInfo] = field(default_factory=dict, repr=False)
+    _pending: tuple[_Indexer, _Ctx] | None = field(default=None, repr=False)
+
+    # The body is walked the first time anything inside it is asked for: a scan reaches only a small part of
+    # a large project's functions from its entry points, and walking the rest would be wasted.
+    def _ready(self) -> None:
+        pending = self._pending
+        if pending is not None:
+            self._pending = None
+            indexer, ctx = pending
+            try:
+                indexer.body(self.node.body, ctx)
+            except RecursionError:
+                pass  # absurdly deep expressions: keep what was gathered
+
+    @property
+    def calls(self) -> list[CallInfo]:
+        self._ready()
+        return self._calls
+
+    @property
+    def local_types(self) -> dict[str, ast.Call]:
+        """Variable -> the call that made its value (``client = httpx.Client()``)."""
+        self._ready()
+        return self._local_types
+
+    @property
+    def local_values(self) -> dict[str, ast.expr]:
+        """Variable -> its last value other than a call."""
+        self._ready()
+        return self._local_values
+
+    @property
+    def nested(self) -> dict[str, FunctionInfo]:
+        self._ready()
+        return self._nested
 
     @property
     def name(self) -> str:
@@ -57,8 +92,15 @@ class ClassInfo:
     node: ast.ClassDef
     methods: dict[str, FunctionInfo] = field(default_factory=dict)
     attrs: dict[str, ast.expr] = field(default_factory=dict)  # model = Order, form_class = SignupForm, ...
-    self_types: dict[str, ast.Call] = field(default_factory=dict)  # self.client = httpx.Client(...)
     meta: dict[str, ast.expr] = field(default_factory=dict)  # class Meta: model = Order
+    _self_types: dict[str, ast.Call] = field(default_factory=dict, repr=False)
+
+    @property
+    def self_types(self) -> dict[str, ast.Call]:
+        """``self.client = httpx.Client(...)`` in any method: attribute -> the call that made it."""
+        for method in list(self.methods.values()):
+            method._ready()
+        return self._self_types
 
     @property
     def name(self) -> str:
@@ -83,6 +125,7 @@ class ModuleIndex:
     globals: dict[str, ast.expr] = field(default_factory=dict)  # module-level name -> last value
     module_calls: list[ast.Call] = field(default_factory=list)  # calls at module level
     urlpatterns: list[ast.expr] = field(default_factory=list)  # values assigned or added to urlpatterns
+    eager: bool = False  # function bodies walked up front (the module connects signal receivers)
 
     def top(self, name: str) -> FunctionInfo | ClassInfo | None:
         return self.functions.get(name) or self.classes.get(name)
@@ -159,7 +202,7 @@ class _Indexer:
                     and isinstance(item.optional_vars, ast.Name)
                     and isinstance(item.context_expr, ast.Call)
                 ):
-                    ctx.func.local_types[item.optional_vars.id] = item.context_expr
+                    ctx.func._local_types[item.optional_vars.id] = item.context_expr
             inner = _Ctx(ctx.func, ctx.cls, ctx.prefix, ctx.loop, atomic, ctx.on_commit)
             self.body(node.body, inner)
         elif isinstance(node, ast.expr):
@@ -217,7 +260,7 @@ class _Indexer:
 
     def call(self, node: ast.Call, ctx: _Ctx) -> None:
         if ctx.func is not None:
-            ctx.func.calls.append(CallInfo(node, ctx.loop, ctx.atomic, ctx.on_commit))
+            ctx.func._calls.append(CallInfo(node, ctx.loop, ctx.atomic, ctx.on_commit))
         elif ctx.cls is None:
             self.module.module_calls.append(node)
 
@@ -230,15 +273,14 @@ class _Indexer:
         for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
             self.visit(default, ctx)
         if ctx.func is not None:
-            ctx.func.nested[node.name] = info
+            ctx.func._nested[node.name] = info
             self.module.functions[qualname] = info
         elif ctx.cls is not None:
             ctx.cls.methods.setdefault(node.name, info)
             self.module.functions[qualname] = info
         else:
             self.module.functions[qualname] = info
-        inner = _Ctx(info, ctx.cls, qualname + ".<locals>.", atomic=atomic)
-        self.body(node.body, inner)
+        info._pending = (self, _Ctx(info, ctx.cls, qualname + ".<locals>.", atomic=atomic))
 
     def klass(self, node: ast.ClassDef, ctx: _Ctx) -> None:
         qualname = ctx.prefix + node.name
@@ -272,9 +314,9 @@ class _Indexer:
         for target in targets:
             if ctx.func is not None:
                 if isinstance(target, ast.Name) and isinstance(value, ast.Call):
-                    ctx.func.local_types[target.id] = value
+                    ctx.func._local_types[target.id] = value
                 elif isinstance(target, ast.Name):
-                    ctx.func.local_values[target.id] = value
+                    ctx.func._local_values[target.id] = value
                 elif (
                     isinstance(target, ast.Attribute)
                     and isinstance(target.value, ast.Name)
@@ -282,7 +324,7 @@ class _Indexer:
                     and ctx.cls is not None
                     and isinstance(value, ast.Call)
                 ):
-                    ctx.cls.self_types.setdefault(target.attr, value)
+                    ctx.cls._self_types.setdefault(target.attr, value)
             elif ctx.cls is None and isinstance(target, ast.Name):
                 if target.id == "urlpatterns":
                     self.module.urlpatterns.append(value)
@@ -324,8 +366,19 @@ class _Indexer:
         return tuple(package[: len(package) - up]) + mod
 
 
-def index_module(parsed: ParsedModule, name: str, rel: str, is_package: bool) -> ModuleIndex:
-    """Walk ``parsed`` once and gather everything the scan needs from it."""
-    module = ModuleIndex(name=name, rel=rel, parsed=parsed, is_package=is_package)
+def index_module(
+    parsed: ParsedModule, name: str, rel: str, is_package: bool, eager: bool = False
+) -> ModuleIndex:
+    """Walk ``parsed`` and gather what the scan needs from it; function bodies wait until they are needed
+    unless ``eager`` (a module that wires signals up inside functions, such as ``AppConfig.ready``)."""
+    module = ModuleIndex(name=name, rel=rel, parsed=parsed, is_package=is_package, eager=eager)
     _Indexer(module).body(parsed.tree.body, _Ctx(None, None, ""))
+    if eager:
+        pending = list(module.functions.values())
+        while pending:
+            func = pending.pop()
+            known = len(module.functions)
+            func._ready()
+            if len(module.functions) != known:
+                pending = [f for f in module.functions.values() if f._pending is not None]
     return module

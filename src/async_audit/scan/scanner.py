@@ -88,7 +88,6 @@ def scan_project(
         entries = _entries(project, graph, settings)
         reached = _reach(graph, entries)
         findings = _findings(project, graph, reached, rules, settings)
-        unreached = _count_unreached(graph, reached)
     elapsed = time.perf_counter() - started
 
     notes = [
@@ -101,10 +100,10 @@ def scan_project(
         notes.append(
             "No Django settings module found: ROOT_URLCONF, ATOMIC_REQUESTS and task settings unknown."
         )
-    if unreached:
-        notes.append(
-            f"{unreached} slow calls are not reached from any view, receiver or save (not reported)."
-        )
+    notes.append(
+        "Only code reached from an entry point (a view, a signal receiver, a model's or form's save) within "
+        f"{max_depth} calls is reported: management commands, task bodies and unused helpers are not."
+    )
     if stats.skipped:
         shown = ", ".join(stats.skipped[:5]) + (" ..." if len(stats.skipped) > 5 else "")
         notes.append(
@@ -158,7 +157,8 @@ def _load(root: Path, progress: Callable[[int, int], None] | None) -> tuple[Proj
                 if names:
                     parsed = ParsedModule(path=path, tree=tree, lines=lines)
                     try:
-                        module = index_module(parsed, names[0], rel, is_package)
+                        eager = b".connect(" in data
+                        module = index_module(parsed, names[0], rel, is_package, eager)
                     except RecursionError:
                         module = None
                     if module is not None:
@@ -303,32 +303,20 @@ def _reach(graph: Graph, tiers: list[list[Entry]]) -> dict[tuple[int, int], tupl
     for tier, entries in enumerate(tiers):
         for entry in entries:
             by_node.setdefault(entry.node, []).append((tier, entry))
-    graph.build([entry.node for entries in tiers for entry in entries])
     reached: dict[tuple[int, int], tuple[Found, _Reach]] = {}
-    for module in graph.project.unique_modules():
-        for func in module.functions.values():
-            founds = graph.analyse(func)[0]
-            if not founds:
-                continue
-            seen = graph.back(func)
-            hits = [(tier, entry, node) for node in seen for tier, entry in by_node.get(node, ())]
-            if not hits:
-                continue
-            best = min(tier for tier, _, _ in hits)
-            paths = [(entry, path_from(seen, node)) for tier, entry, node in hits if tier == best]
-            for found in founds:
-                reached[(id(found.func), id(found.call))] = (found, _Reach(best, paths))
+    for func in graph.build([entry.node for entries in tiers for entry in entries]):
+        founds = graph.analyse(func)[0]
+        if not founds:
+            continue
+        seen = graph.back(func)
+        hits = [(tier, entry, node) for node in seen for tier, entry in by_node.get(node, ())]
+        if not hits:
+            continue
+        best = min(tier for tier, _, _ in hits)
+        paths = [(entry, path_from(seen, node)) for tier, entry, node in hits if tier == best]
+        for found in founds:
+            reached[(id(found.func), id(found.call))] = (found, _Reach(best, paths))
     return reached
-
-
-def _count_unreached(graph: Graph, reached: dict[tuple[int, int], tuple[Found, _Reach]]) -> int:
-    total = 0
-    for module in graph.project.unique_modules():
-        for func in module.functions.values():
-            for found in graph.analyse(func)[0]:
-                if (id(found.func), id(found.call)) not in reached and found.slow.kind != "task":
-                    total += 1
-    return total
 
 
 # -- findings -----------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""Benchmark of the static scanner: lines of Python scanned per second."""
