@@ -12,6 +12,7 @@ from collections.abc import Callable
 from email.message import EmailMessage as StdEmailMessage
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.core import mail
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -78,6 +79,11 @@ def smtplib_direct(request: HttpRequest) -> HttpResponse:
         smtp.send_message(message)
         smtp.sendmail(FROM, "ivan@example.com", f"Subject: raw\r\n\r\n{SECRET}")
     return HttpResponse("ok")
+
+
+async def async_send(request: HttpRequest) -> JsonResponse:
+    sent = await sync_to_async(mail.send_mail)("Async", f"Body {SECRET}", FROM, TO)
+    return JsonResponse({"sent": sent})
 
 
 def run(request: HttpRequest) -> HttpResponse:
@@ -194,6 +200,7 @@ urlpatterns = [
     path("admins/", admins),
     path("connection/", connection),
     path("smtplib/", smtplib_direct),
+    path("async-send/", async_send),
     path("run/", run),
     path("celery/", celery_view),
     path("rq/", rq_view),

@@ -97,6 +97,27 @@ def test_every_mail_api_is_recorded_with_locmem(
     assert_no_address(records[0])
 
 
+def test_mail_sent_from_an_async_view_under_asgi(smtp_server: SmtpServer) -> None:
+    import asyncio
+
+    from django.test import AsyncClient
+
+    async def get() -> Any:
+        with capture_records() as records:
+            response = await AsyncClient().get("/mail-tasks/async-send/")
+        return response, records
+
+    with use_mailer(SMTP, host="127.0.0.1", port=smtp_server.port, timeout=5):
+        response, records = asyncio.run(get())
+    assert response.json() == {"sent": 1}
+    assert len(smtp_server.messages) == 1
+    (record,) = records
+    assert record["proto"] == "asgi"
+    (call,) = record["calls"]
+    assert (call["lib"], call["backend"], call["messages"], call["recipients"]) == ("django.mail", SMTP, 1, 2)
+    assert_no_address(record)
+
+
 def test_console_and_file_backends(client: Client, capsys: pytest.CaptureFixture[str], tmp_path: Any) -> None:
     console = "django.core.mail.backends.console.EmailBackend"
     with use_mailer(console), capture_records() as records:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.core import mail
@@ -58,6 +59,34 @@ def test_a_scheduled_task_is_not_inline_even_in_immediate_mode(client: Client) -
     (call,) = records[0]["calls"]
     assert (call["task"], call["inline"]) == (NAME, False)
     assert mail.outbox == []
+
+
+def test_an_internal_error_in_the_hook_lets_the_task_run(
+    client: Client, monkeypatch: pytest.MonkeyPatch, internal_errors: Any
+) -> None:
+    from async_audit.record.hooks import huey_hook
+
+    internal_errors.expected = True
+
+    def broken(task: Any) -> str:
+        raise RuntimeError("hook bug")
+
+    monkeypatch.setattr(huey_hook, "dotted", broken)
+    views.huey_app.immediate = True
+    with capture_records() as records:
+        response = client.get("/mail-tasks/huey/")
+    assert response.status_code == 200 and len(mail.outbox) == 1
+    assert [str(e) for e in internal_errors] == ["hook bug"]
+    # Still recorded, with every task key, and the task's email still nested under it.
+    task, email = records[0]["calls"]
+    assert (task["kind"], task["task"], task["backend"], task["queue"], task["inline"]) == (
+        "task",
+        "",
+        "huey",
+        None,
+        False,
+    )
+    assert email["parent"] == 0
 
 
 def test_outside_a_request_nothing_is_recorded() -> None:

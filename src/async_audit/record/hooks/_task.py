@@ -53,7 +53,16 @@ def _describe(
 
 def _begin(lib: str, info: TaskInfo) -> Call | None:
     # depth 3: the stack walk starts at the hook wrapper's caller.
-    return begin_call("task", lib, nest_same_kind=True, depth=3, **info._asdict())
+    return begin_call(
+        "task",
+        lib,
+        nest_same_kind=True,
+        depth=3,
+        task=info.task,
+        backend=info.backend,
+        queue=info.queue,
+        inline=info.inline,
+    )
 
 
 def task_wrapper(
