@@ -5,8 +5,8 @@ Run: ``python -m benchmarks.mail_task_hooks`` from the repository root (it uses 
 Each view sends ``N`` emails (locmem backend) or enqueues ``N`` tasks from a real request through the Django
 test client, so every call is made from a realistic stack (the middleware, Django's handler, the view). The
 same views run with the hook installed and with it uninstalled, interleaved over several rounds; the loop's
-thread CPU time is measured, and the added time per call is the median paired difference divided by ``N``. Outside a request (the hook
-installed but nothing recording) the fall-through cost is measured the same way.
+thread CPU time is measured, and the added time per call is the median paired difference divided by ``N``.
+Outside a request (the hook installed but nothing recording) the fall-through cost is measured the same way.
 """
 
 from __future__ import annotations
@@ -35,7 +35,6 @@ def _setup() -> None:
 def _workloads() -> dict[str, tuple[str, Callable[[], Any]]]:
     """name -> (hook name, one call)."""
     from django.core import mail
-
     from tests.site import mail_task_views as views
 
     message = mail.EmailMessage("Subject", "Body", "a@example.com", ["b@example.com", "c@example.com"])
@@ -76,10 +75,10 @@ def main() -> int:
     _setup()
     from django.core import mail
     from django.test import Client, override_settings
+    from tests.site import mail_task_views as views
 
     from async_audit.record.hooks import _instances
     from async_audit.testing import capture_records
-    from tests.site import mail_task_views as views
 
     mailers = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
     settings: dict[str, Any] = {
