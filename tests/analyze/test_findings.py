@@ -102,6 +102,7 @@ def test_timeout_risk_capacity_and_examples() -> None:
     assert capacity.busy_workers_after == pytest.approx(6.6 / 34.0)
     assert capacity.share_freed == pytest.approx(0.12)
     assert capacity.workers == 4
+    assert capacity.capacity_freed == pytest.approx((7.5 - 6.6) / 34.0 / 4)
 
     (example,) = report.examples
     assert example.ms == 4000.0 and example.projected_ms == 4000.0 and example.calls == []
@@ -208,6 +209,7 @@ def test_errors_and_atomic_are_reported() -> None:
         if f.kind is FindingKind.DEFER
     ]
     assert finding.error_rate == 0.5 and finding.atomic is True
+    assert "1 of 2 calls failed" in finding.reason and "on_commit" in finding.reason
 
 
 def test_report_json_is_plain() -> None:

@@ -388,11 +388,8 @@ def _group_findings(ctx: _Context, g: dict[str, Any]) -> list[Finding]:
             severity = _defer_severity(ctx, g, total / requests)
             if disposition == Disposition.REVIEW.value:
                 severity = min(severity, Severity.LOW)
-            out.append(
-                _base(
-                    ctx, g, FindingKind.DEFER, severity, _with_decision(ctx, reason), total / requests, total
-                )
-            )
+            text = _with_decision(ctx, reason) + _caveats(g)
+            out.append(_base(ctx, g, FindingKind.DEFER, severity, text, total / requests, total))
         elif disposition == Disposition.KEEP_SYNC.value and (
             float(g["p95_ms"]) >= KEEP_SYNC_MIN_P95_MS or float(g["share"]) >= KEEP_SYNC_MIN_SHARE
         ):
@@ -431,6 +428,19 @@ def _group_findings(ctx: _Context, g: dict[str, Any]) -> list[Finding]:
             severity = Severity.LOW
         out.append(_base(ctx, g, FindingKind.NO_TIMEOUT, severity, text, 0.0, 0.0))
     return out
+
+
+def _caveats(g: dict[str, Any]) -> str:
+    text = ""
+    errors = int(g["errors"])
+    if errors:
+        text += (
+            f" {errors} of {int(g['count'])} calls failed: inside the request only the customer can retry, "
+            "a task can retry on its own."
+        )
+    if g["atomic"]:
+        text += " It runs inside transaction.atomic(): enqueue the task with transaction.on_commit()."
+    return text
 
 
 def _reason(ctx: _Context, g: dict[str, Any]) -> str:
@@ -535,6 +545,7 @@ def capacity(
     scale = (n + unsampled) / n if n else 1.0  # sampled-out requests cost workers too
     busy_now = total_s * scale / span if span > 0 else None
     busy_after = (total_s - deferrable_s) * scale / span if span > 0 else None
+    freed = busy_now - busy_after if busy_now is not None and busy_after is not None else None
     return Capacity(
         window_s=span,
         requests=n,
@@ -544,6 +555,7 @@ def capacity(
         busy_workers_now=busy_now,
         busy_workers_after=busy_after,
         share_freed=deferrable_s / total_s if total_s > 0 else 0.0,
+        capacity_freed=freed / workers if workers and freed is not None else None,
     )
 
 

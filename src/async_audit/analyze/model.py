@@ -186,6 +186,8 @@ class Capacity:
     busy_workers_now: float | None  # mean concurrency = worker_s_total / window_s
     busy_workers_after: float | None
     share_freed: float  # worker_s_deferrable / worker_s_total
+    # Share of web capacity the move frees: (busy now - busy after) / workers; None without --workers.
+    capacity_freed: float | None = None
 
 
 @dataclass
