@@ -213,6 +213,30 @@ def test_module_names_and_relative_imports() -> None:
     assert absolute_module("models", 1, "accounts", is_package=True) == "accounts.models"
 
 
+def test_a_try_that_only_logs_goes_with_the_call(shop: Path) -> None:
+    finding = shop_finding(shop, "# the resent email", function="resend_welcome")
+
+    stub = generate_stub(finding, "django_q", shop)
+
+    assert stub.rewritten
+    assert "-    try:" in stub.patch
+    assert "-    except (smtplib.SMTPException, OSError):" in stub.patch
+    assert "-import smtplib" in stub.patch  # nothing else in the module uses it
+    assert "+    transaction.on_commit(" in stub.patch
+    assert "The try/except that only logged its failure at the call site is gone" in stub.code
+    assert "user = user_model.objects.get(pk=user_id)" in stub.code
+    assert "except (smtplib" not in stub.code
+
+
+def test_an_async_view_gets_a_snippet() -> None:
+    code = "async def hello(request, name):\n    notify(name)\n"
+
+    plan = analyze(code, "app/views.py", 2, "hello", ProjectInfo(None, frozenset({"app"})))
+
+    assert plan is not None and not plan.rewritable
+    assert "the view is async" in plan.problems[0]
+
+
 def test_a_line_outside_any_function_gives_no_plan() -> None:
     assert analyze("X = 1\n", "app/settings.py", 1, None, ProjectInfo(None, frozenset())) is None
     assert analyze("def broken(:\n", "app/views.py", 1, None, ProjectInfo(None, frozenset())) is None

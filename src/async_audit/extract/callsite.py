@@ -114,6 +114,7 @@ class CallSitePlan:
     )  # rebuilt locals the call site no longer uses
     in_atomic: bool = False
     loop: bool = False  # a whole ``for`` loop moves: one task instead of one per item
+    unwrapped_try: bool = False  # the try/except (log only) around the call goes with it
     orm_write: bool = False
     problems: list[str] = field(default_factory=list)  # why the rewrite is not safe
 
@@ -1003,10 +1004,12 @@ def _spans(r: CodeRange, line: int) -> bool:
     return r.start.line <= line <= r.end.line
 
 
-def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> CallSitePlan:
+def _units(
+    an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode
+) -> tuple[cst.CSTNode, cst.CSTNode, list[cst.CSTNode]]:
+    """(what moves into the task, what the enqueue replaces, the latter's ancestors in the function)."""
     ancestors = an.enclosing(stmt, fn)
-    unit = stmt
-    loop = False
+    moved = stmt
     if isinstance(stmt, cst.SimpleStatementLine) and len(ancestors) >= 2:
         block, owner = ancestors[0], ancestors[1]
         if (
@@ -1016,8 +1019,17 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
             and owner.orelse is None
             and owner.asynchronous is None
         ):
-            unit, loop = owner, True
-            ancestors = an.enclosing(unit, fn)
+            moved = owner  # one task for the whole loop, not one per item
+            ancestors = an.enclosing(moved, fn)
+    if _only_logging_try(ancestors):
+        # ``try: send_mail(...) except SMTPException: logger.warning(...)``: the task's retries and the
+        # worker's log take the handler's place, so the whole statement goes.
+        return moved, ancestors[1], an.enclosing(ancestors[1], fn)
+    return moved, moved, ancestors
+
+
+def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> CallSitePlan:
+    moved, unit, ancestors = _units(an, fn, stmt)
     r = an.range(unit)
     call = _first_call(stmt)
     plan = CallSitePlan(
@@ -1027,7 +1039,8 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
         column=r.start.column,
         callee=_call_name(call) if call is not None else "work",
         code=an.code(unit).strip("\n"),
-        loop=loop,
+        loop=isinstance(moved, cst.For),
+        unwrapped_try=unit is not moved,
     )
     plan.in_atomic = any(
         isinstance(a, cst.With) and any(_is_atomic(item.item) for item in a.items) for a in ancestors
@@ -1039,7 +1052,7 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
         if len(smalls) != 1:
             plan.problems.append("the line holds several statements")
         if isinstance(first, cst.Expr) and isinstance(first.value, cst.Call):
-            work = unit
+            work = moved
         elif isinstance(first, (cst.Assign, cst.AnnAssign, cst.AugAssign, cst.Return)) and call is not None:
             plan.problems.append(f"the value of `{plan.callee}(...)` is used by the code that follows")
             work = cst.SimpleStatementLine(body=[cst.Expr(value=call)])
@@ -1049,20 +1062,58 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
     else:
         plan.problems.append("the slow call sits in the header of an if/with/for/while/try statement")
         work = cst.SimpleStatementLine(body=[cst.Expr(value=call)]) if call is not None else stmt
-    names = _Names()
-    work.visit(names)
-    for what in names.flow:
-        plan.problems.append(f"the code holds {what}, which cannot move into a task")
-    plan.orm_write = call is not None and _call_name(call) in _ORM_WRITES
-    if plan.orm_write:
-        plan.problems.append(f"`{plan.callee}()` writes to the database, which the request must do itself")
+    _flow_problems(plan, work, fn)
     planner = _Planner(an, fn, unit, plan)
     planner.visit(work, set())
     prelude = sorted(dict.fromkeys(planner.prelude_nodes), key=lambda s: an.range(s).start.line)
     plan.prelude = [planner.rendered(s).strip("\n") for s in prelude]
     plan.body = planner.rendered(work).strip("\n")
     plan.removals = _dead_after_move(an, fn, unit, prelude)
+    everything = _Names()
+    unit.visit(everything)
+    for name in everything.loads:
+        binding = an.module_bindings.get(name.value)
+        if isinstance(binding, ImportSpec) and binding not in plan.unused_after:
+            plan.unused_after.append(binding)
     return plan
+
+
+def _flow_problems(plan: CallSitePlan, work: cst.CSTNode, fn: cst.FunctionDef) -> None:
+    names = _Names()
+    work.visit(names)
+    for what in names.flow:
+        plan.problems.append(f"the code holds {what}, which cannot move into a task")
+    if fn.asynchronous is not None:
+        plan.problems.append(
+            "the view is async: enqueue through sync_to_async (or the backend's async API, such as "
+            "Django's `aenqueue`), since transaction.on_commit is synchronous"
+        )
+    plan.orm_write = plan.callee in _ORM_WRITES
+    if plan.orm_write:
+        plan.problems.append(f"`{plan.callee}()` writes to the database, which the request must do itself")
+
+
+def _only_logging_try(ancestors: list[cst.CSTNode]) -> bool:
+    """The moved code is the whole body of a ``try`` whose handlers only log (or pass)."""
+    if len(ancestors) < 2:
+        return False
+    block, owner = ancestors[0], ancestors[1]
+    if not (isinstance(owner, cst.Try) and isinstance(block, cst.IndentedBlock) and owner.body is block):
+        return False
+    if len(block.body) != 1 or owner.orelse is not None or owner.finalbody is not None:
+        return False
+    for handler in owner.handlers:
+        for stmt in handler.body.body:
+            if not isinstance(stmt, cst.SimpleStatementLine):
+                return False
+            for small in stmt.body:
+                if isinstance(small, cst.Pass):
+                    continue
+                call = small.value if isinstance(small, cst.Expr) else None
+                func = _dotted(call.func) if isinstance(call, cst.Call) else None
+                if func is None or func.split(".")[0] not in {"logger", "logging", "log", "LOGGER"}:
+                    return False
+    return True
 
 
 def _dead_after_move(
@@ -1115,26 +1166,7 @@ def rewrite_module(
     by_position = {(plan.line, plan.column): new for plan, new, _ in changes}
     removals = {position for plan, _, _ in changes for position in plan.removals}
 
-    class _Rewrite(cst.CSTTransformer):
-        METADATA_DEPENDENCIES = (PositionProvider,)
-
-        def _swap(self, original: cst.CSTNode, updated: Any) -> Any:
-            r = self.get_metadata(PositionProvider, original)
-            if (r.start.line, r.start.column) in removals:
-                return cst.RemoveFromParent()
-            new = by_position.get((r.start.line, r.start.column))
-            if new is None:
-                return updated
-            statement = cst.parse_statement(new)
-            return statement.with_changes(leading_lines=getattr(updated, "leading_lines", ()))
-
-        def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: Any) -> Any:
-            return self._swap(original, updated)
-
-        def leave_For(self, original: cst.For, updated: Any) -> Any:
-            return self._swap(original, updated)
-
-    module: cst.Module = wrapper.visit(_Rewrite())
+    module: cst.Module = wrapper.visit(_Rewrite(by_position, removals))
     if not changes:
         return module.code
     rel_file = changes[0][0].file
@@ -1146,6 +1178,49 @@ def rewrite_module(
         for spec in needed:
             imports.add(spec)
     return imports.module.code
+
+
+class _Rewrite(cst.CSTTransformer):
+    """Swaps planned statements for their enqueue code and drops rebuilt locals nothing reads any more."""
+
+    METADATA_DEPENDENCIES = (PositionProvider,)
+
+    def __init__(self, by_position: dict[tuple[int, int], str], removals: set[tuple[int, int]]) -> None:
+        super().__init__()
+        self.by_position = by_position
+        self.removals = removals
+
+    def _swap(self, original: cst.CSTNode, updated: Any) -> Any:
+        r = self.get_metadata(PositionProvider, original)
+        new = self.by_position.get((r.start.line, r.start.column))
+        if new is None:
+            return updated
+        statement = cst.parse_statement(new)
+        return statement.with_changes(leading_lines=getattr(updated, "leading_lines", ()))
+
+    def leave_SimpleStatementLine(self, original: cst.SimpleStatementLine, updated: Any) -> Any:
+        return self._swap(original, updated)
+
+    def leave_For(self, original: cst.For, updated: Any) -> Any:
+        return self._swap(original, updated)
+
+    def leave_Try(self, original: cst.Try, updated: Any) -> Any:
+        return self._swap(original, updated)
+
+    def leave_IndentedBlock(self, original: cst.IndentedBlock, updated: cst.IndentedBlock) -> Any:
+        body: list[cst.BaseStatement] = []
+        carried: Sequence[cst.EmptyLine] = ()
+        for before, after in zip(original.body, updated.body, strict=True):
+            r = self.get_metadata(PositionProvider, before)
+            if (r.start.line, r.start.column) in self.removals:
+                # A removed statement's blank line (or comment) stays, above whatever follows it.
+                carried = carried or getattr(after, "leading_lines", ())
+                continue
+            if carried and not getattr(after, "leading_lines", ()):
+                after = after.with_changes(leading_lines=carried)
+            carried = ()
+            body.append(after)
+        return updated.with_changes(body=body)
 
 
 class _Imports:
@@ -1228,10 +1303,11 @@ class _Imports:
         self.module = self.module.with_changes(body=body)
 
     def remove_if_unused(self, spec: ImportSpec) -> None:
-        if spec.name is None:
-            return
-        local = spec.asname or spec.name
+        local = spec.asname or spec.name or spec.module.split(".")[0]
         if local in self._used_names():
+            return
+        if spec.name is None:
+            self._remove_plain(spec, local)
             return
         for index, node in self._block():
             if not isinstance(node, cst.ImportFrom) or isinstance(node.names, cst.ImportStar):
@@ -1248,6 +1324,24 @@ class _Imports:
                 assert isinstance(stmt, cst.SimpleStatementLine)
                 if node.lpar is None:
                     keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
+                self._replace_body(index, stmt.with_changes(body=[node.with_changes(names=keep)]))
+            return
+
+    def _remove_plain(self, spec: ImportSpec, local: str) -> None:
+        for index, node in self._block():
+            if not isinstance(node, cst.Import):
+                continue
+            keep = [
+                a for a in node.names if (_alias_asname(a) or (_dotted(a.name) or "").split(".")[0]) != local
+            ]
+            if len(keep) == len(node.names):
+                continue
+            if not keep:
+                self._replace_body(index, None)
+            else:
+                stmt = self.module.body[index]
+                assert isinstance(stmt, cst.SimpleStatementLine)
+                keep[-1] = keep[-1].with_changes(comma=cst.MaybeSentinel.DEFAULT)
                 self._replace_body(index, stmt.with_changes(body=[node.with_changes(names=keep)]))
             return
 

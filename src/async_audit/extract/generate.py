@@ -184,6 +184,11 @@ def spec_for(finding: Finding, plan: CallSitePlan | None, project: ProjectInfo) 
         spec.imports = list(plan.imports)
         spec.local_imports = list(plan.local_imports)
         spec.notes.extend(f"Before this can move: {problem}." for problem in plan.problems)
+        if plan.unwrapped_try:
+            spec.notes.append(
+                "The try/except that only logged its failure at the call site is gone: the backend's retries "
+                "and the worker's log take its place."
+            )
         if plan.loop:
             spec.notes.append("The whole loop runs in one task: one enqueue per request, not one per item.")
         for p in plan.params:

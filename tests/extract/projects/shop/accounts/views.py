@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import logging
+import smtplib
+
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.mail import send_mail
@@ -9,6 +12,8 @@ from django.shortcuts import get_object_or_404
 
 from . import crm
 from .models import Team
+
+logger = logging.getLogger(__name__)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -40,3 +45,12 @@ def invite(request: HttpRequest, team_id: int) -> HttpResponse:
 def sync_contact(request: HttpRequest) -> HttpResponse:
     contact_id = crm.push_contact(request.user.email, team="")  # the CRM lookup
     return JsonResponse({"contact": contact_id})
+
+
+def resend_welcome(request: HttpRequest) -> HttpResponse:
+    user = request.user
+    try:
+        send_mail("Welcome back", "Your account is ready.", None, [user.email])  # the resent email
+    except (smtplib.SMTPException, OSError):
+        logger.warning("welcome email to user %s failed", user.pk, exc_info=True)
+    return HttpResponse(status=204)
