@@ -65,29 +65,29 @@ def discover(root: Path) -> Iterator[Path]:
         stack.extend(reversed(subdirs))
 
 
-def module_names(root: Path, path: Path, package_dirs: dict[Path, bool]) -> tuple[list[str], bool]:
+def module_names(root: Path, path: Path, package_dirs: dict[str, bool]) -> tuple[list[str], bool]:
     """Importable names for ``path``: through its packages, and relative to ``root``; is it a package?"""
+    root_text = str(root)
+    path_text = str(path)
 
-    def is_package(directory: Path) -> bool:
+    def is_package(directory: str) -> bool:
         known = package_dirs.get(directory)
         if known is None:
-            known = package_dirs[directory] = (directory / "__init__.py").is_file()
+            known = package_dirs[directory] = os.path.isfile(os.path.join(directory, "__init__.py"))
         return known
 
-    is_init = path.name == "__init__.py"
-    parts = [] if is_init else [path.stem]
-    directory = path.parent
+    directory, filename = os.path.split(path_text)
+    is_init = filename == "__init__.py"
+    parts = [] if is_init else [filename[:-3]]
     while is_package(directory):
-        parts.insert(0, directory.name)
-        if directory == root or directory.parent == directory:
+        parent, name = os.path.split(directory)
+        parts.insert(0, name)
+        if directory == root_text or parent == directory:
             break
-        directory = directory.parent
+        directory = parent
     names = [".".join(parts)] if parts else []
-    try:
-        relative = path.relative_to(root).with_suffix("").parts
-    except ValueError:
-        relative = ()
-    if relative and relative[-1] == "__init__":
+    relative = os.path.relpath(path_text, root_text)[:-3].split(os.sep)
+    if relative[-1] == "__init__":
         relative = relative[:-1]
     rel_name = ".".join(relative)
     if rel_name and rel_name not in names and all(p.isidentifier() for p in relative):
@@ -124,19 +124,24 @@ class Project:
     _canonical_cache: dict[Parts, tuple[Parts, tuple[ast.Call, ...], Target | None]] = field(
         default_factory=dict, repr=False
     )
+    _unique: list[ModuleIndex] | None = field(default=None, repr=False)
     _bases: dict[int, list[ClassInfo | Parts]] = field(default_factory=dict, repr=False)
     _mro: dict[int, list[ClassInfo]] = field(default_factory=dict, repr=False)
     _outside: dict[int, set[str]] = field(default_factory=dict, repr=False)
 
     def add(self, module: ModuleIndex, names: list[str]) -> None:
+        self._unique = None
         for name in names:
             self.modules.setdefault(name, module)
 
     def unique_modules(self) -> list[ModuleIndex]:
-        seen: dict[int, ModuleIndex] = {}
-        for module in self.modules.values():
-            seen.setdefault(id(module), module)
-        return sorted(seen.values(), key=lambda m: m.rel)
+        """Each module once (a module may be known by several names), by path."""
+        if self._unique is None:
+            seen: dict[int, ModuleIndex] = {}
+            for module in self.modules.values():
+                seen.setdefault(id(module), module)
+            self._unique = sorted(seen.values(), key=lambda m: m.rel)
+        return self._unique
 
     # -- resolving expressions ---------------------------------------------------------------------------
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import os
 import re
 import time
 from collections.abc import Callable
@@ -138,10 +139,11 @@ def _load(root: Path, progress: Callable[[int, int], None] | None) -> tuple[Proj
     project = Project(root)
     stats = _Stats()
     paths = list(discover(root))
-    package_dirs: dict[Path, bool] = {}
+    package_dirs: dict[str, bool] = {}
+    root_text = str(root)
     with no_gc():
         for done, path in enumerate(paths, start=1):
-            rel = path.relative_to(root).as_posix()
+            rel = os.path.relpath(str(path), root_text).replace(os.sep, "/")
             try:
                 data = path.read_bytes()
             except OSError:
