@@ -114,26 +114,6 @@ def _function_at(tree: ast.AST, line: int, prefix: str = "") -> str | None:
     return None
 
 
-def test_routes_and_views_are_the_site_s(tmp_path: Path) -> None:
-    script = (
-        "import json\n"
-        "from django.urls import get_resolver, URLPattern, URLResolver\n"
-        "def walk(patterns, prefix=''):\n"
-        "    for p in patterns:\n"
-        "        if isinstance(p, URLResolver):\n"
-        "            yield from walk(p.url_patterns, prefix + str(p.pattern))\n"
-        "        else:\n"
-        "            cb = p.callback\n"
-        "            cls = getattr(cb, 'view_class', None) or cb\n"
-        "            yield prefix + str(p.pattern), cls.__module__ + '.' + cls.__qualname__\n"
-        "print(json.dumps(dict(walk(get_resolver().url_patterns))))\n"
-    )
-    site = Site(workdir=tmp_path, audit=False)
-    routes = json.loads(site.manage("shell", "-v", "0", "-c", script))
-    for case in CASES:
-        assert routes.get(case["route"]) == case["view"], case["id"]
-
-
 # What the recorder records, when the site runs a tour of every step.
 
 
