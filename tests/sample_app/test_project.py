@@ -1,4 +1,4 @@
-"""The Ledgerly project: its migrations match its models, its settings pass the checks, its routes are listed."""
+"""The Ledgerly project: migrations match its models, settings pass the checks, its routes are as listed."""
 
 from __future__ import annotations
 
