@@ -41,6 +41,7 @@ def _skip_without(backend: str) -> None:
             pytest.importorskip("django_tasks")
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_generated_task_delivers_the_email(
     backend: str, shop: Path, tmp_path: Path, smtp_server: tuple[int, Mailbox]
@@ -95,6 +96,7 @@ def test_generated_task_delivers_the_email(
         assert "Hello Ada, your team Engines is ready." in message.get_payload()
 
 
+@pytest.mark.e2e
 def test_with_a_real_queue_the_request_only_enqueues_and_the_worker_sends(
     shop: Path, tmp_path: Path, smtp_server: tuple[int, Mailbox]
 ) -> None:

@@ -17,21 +17,23 @@ SIGNUP = CallSite("accounts/views.py", 41, "signup")
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@pytest.mark.parametrize("category", [Category.EMAIL, Category.API_WRITE, Category.COMPUTE])
-def test_without_source_every_backend_writes_clean_parameterised_code(
-    backend: str, category: Category, tmp_path: Path
-) -> None:
-    finding = make_finding(SIGNUP, category=category, target="api.hubapi.com", via="requests")
+def test_without_source_every_backend_writes_clean_parameterised_code(backend: str, tmp_path: Path) -> None:
+    findings = [
+        make_finding(SIGNUP, category=category, target="api.hubapi.com", via="requests")
+        for category in (Category.EMAIL, Category.API_WRITE, Category.COMPUTE)
+    ]
     out = tmp_path / "site"
 
-    written = write_stubs(report_of(finding), backend, out, None)
+    written = write_stubs(report_of(*findings), backend, out, None)
 
-    stub = generate_stub(finding, backend)
-    assert not stub.rewritten and stub.patch == ""
-    assert "the source was not given (--source-root)" in stub.snippet
-    assert f"signup_{category.value}" == stub.task_name
-    assert "Made without the source (accounts/views.py:41 in signup (signup/))" in stub.code
+    for finding in findings:
+        stub = generate_stub(finding, backend)
+        assert not stub.rewritten and stub.patch == ""
+        assert "the source was not given (--source-root)" in stub.snippet
+        assert f"signup_{finding.category.value}" == stub.task_name
+        assert "Made without the source (accounts/views.py:41 in signup (signup/))" in stub.code
     sources = [p for p in written if p.suffix == ".py"]
+    assert len(sources) == 1 + 3 + 2  # one tasks module, three commands, two package markers
     (out / "accounts" / "__init__.py").write_text("")
     for path in sources:
         py_compile.compile(str(path), doraise=True)
