@@ -11,6 +11,7 @@ import pytest
 from async_audit.analyze.model import CallSite, Category, FindingKind
 from async_audit.errors import InputError, UsageError
 from async_audit.extract import BACKENDS, StubGenerator, attach_stubs, generate_stub, generator, write_stubs
+from async_audit.extract.spec import TaskSpec
 from tests.extract.conftest import make_finding, report_of, ruff, shop_finding
 
 SIGNUP = CallSite("accounts/views.py", 41, "signup")
@@ -135,3 +136,31 @@ def test_celery_without_delay_on_commit_uses_on_commit(shop: Path) -> None:
     }
     code, imports = CeleryGenerator(delay_on_commit=True).call_site(item.spec)
     assert code == "signup_send_mail.delay_on_commit(team_id=team.pk, user_id=user.pk)"
+
+
+@pytest.mark.parametrize(
+    ("files", "expected"),
+    [
+        ({"requirements.txt": "Django==5.2\ncelery[redis]==5.3.6\n"}, False),
+        ({"requirements/base.txt": "celery>=5.4\n"}, True),
+        ({"pyproject.toml": '[project]\ndependencies = ["celery~=5.5.0"]\n'}, True),
+        ({"poetry.lock": '[[package]]\nname = "celery"\nversion = "5.2.7"\n'}, False),
+    ],
+)
+def test_celery_delay_on_commit_follows_the_projects_pin(
+    files: dict[str, str], expected: bool, tmp_path: Path
+) -> None:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+
+    gen = generator("celery", tmp_path)
+
+    code, _ = gen.call_site(generate_spec_for_signup())
+    assert ("delay_on_commit(" in code) is expected
+
+
+def generate_spec_for_signup() -> TaskSpec:
+    from async_audit.extract.generate import prepare
+
+    return prepare([make_finding(SIGNUP)], None)[0].spec

@@ -67,6 +67,11 @@ class StubGenerator:
         if "name" in cls.__dict__:
             StubGenerator.registry[cls.name] = cls
 
+    @classmethod
+    def for_project(cls, source_root: Path | None) -> StubGenerator:
+        """The generator for one project (a backend whose API differs between versions reads them here)."""
+        return cls()
+
     # -- declaring the task ---------------------------------------------------------------------------
     def task_imports(self, spec: TaskSpec) -> list[ImportSpec]:
         """Module-level imports the decorator needs."""
@@ -199,15 +204,16 @@ class StubGenerator:
         )
 
 
-def generator(backend: str) -> StubGenerator:
-    """The generator registered under ``backend``."""
+def generator(backend: str, source_root: Path | None = None) -> StubGenerator:
+    """The generator registered under ``backend``, fitted to the project at ``source_root`` when given."""
     from async_audit.extract import backends  # noqa: F401  (registers every generator)
 
     try:
-        return StubGenerator.registry[backend]()
+        cls = StubGenerator.registry[backend]
     except KeyError:
         known = ", ".join(sorted(StubGenerator.registry))
         raise UsageError(f"unknown task backend {backend!r}; choose one of: {known}") from None
+    return cls.for_project(source_root)
 
 
 def indent_code(code: str, prefix: str) -> str:

@@ -272,7 +272,7 @@ def generate_stub(
     finding: Finding, backend: str, source_root: Path | None = None, templates: Path | None = None
 ) -> Stub:
     """Task module, management command and call-site change (patch or snippet) for one finding."""
-    gen = generator(backend)
+    gen = generator(backend, source_root)
     env = make_environment(templates)
     prepared = prepare([finding], source_root)
     if not prepared:
@@ -314,7 +314,7 @@ def attach_stubs(
         from async_audit.extract.detect import detect_backend
 
         backend = (detect_backend(source_root) if source_root is not None else None) or DEFAULT_BACKEND
-    gen = generator(backend)
+    gen = generator(backend, source_root)
     env = make_environment(templates)
     project = project_info(source_root, report.findings)
     for item in prepare(report.findings, source_root):
@@ -330,7 +330,7 @@ def write_stubs(
     Paths mirror the project's (``accounts/tasks.py``); the patch (``call-sites.patch``, for ``git apply``)
     holds every call site that could be rewritten, ``call-sites-by-hand.py.txt`` the snippets for the rest.
     """
-    gen = generator(backend)
+    gen = generator(backend, source_root)
     env = make_environment(templates)
     project = project_info(source_root, report.findings)
     items = prepare(report.findings, source_root)

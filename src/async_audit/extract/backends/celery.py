@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 from async_audit.extract.base import Call, StubGenerator
 from async_audit.extract.spec import ImportSpec, TaskSpec
 
@@ -17,6 +20,13 @@ class CeleryGenerator(StubGenerator):
     def __init__(self, delay_on_commit: bool | None = None) -> None:
         self.delay_on_commit = celery_has_delay_on_commit() if delay_on_commit is None else delay_on_commit
 
+    @classmethod
+    def for_project(cls, source_root: Path | None) -> CeleryGenerator:
+        pinned = pinned_version(source_root, "celery") if source_root is not None else None
+        if pinned is not None:
+            return cls(delay_on_commit=pinned >= (5, 4))
+        return cls()
+
     def task_imports(self, spec: TaskSpec) -> list[ImportSpec]:
         return [ImportSpec("celery", "shared_task")]
 
@@ -28,6 +38,35 @@ class CeleryGenerator(StubGenerator):
             # Celery 5.4+ with Django: DjangoTask.delay_on_commit wraps transaction.on_commit itself.
             return Call(f"{task}.delay_on_commit", list(kwargs)), []
         return super().on_commit(task, kwargs)
+
+
+_PIN = re.compile(r"""(?im)^\s*["']?celery(?:\[[^\]]*\])?\s*(?:==|~=|>=|===)\s*(\d+)\.(\d+)""")
+_LOCK = re.compile(r"""(?m)^name\s*=\s*"celery"\s*\nversion\s*=\s*"(\d+)\.(\d+)""")
+
+
+def pinned_version(source_root: Path, package: str = "celery") -> tuple[int, int] | None:
+    """The Celery version the project pins (requirements files, pyproject.toml, poetry/uv locks), if any.
+
+    The project's own pin beats whatever is installed on the machine that runs the audit.
+    """
+    names = [
+        "requirements*.txt",
+        "requirements/*.txt",
+        "pyproject.toml",
+        "setup.cfg",
+        "poetry.lock",
+        "uv.lock",
+    ]
+    for pattern in names:
+        for path in sorted(source_root.glob(pattern))[:20]:
+            try:
+                text = path.read_text(encoding="utf-8", errors="replace")
+            except OSError:
+                continue
+            match = _LOCK.search(text) if path.suffix == ".lock" else _PIN.search(text)
+            if match:
+                return int(match.group(1)), int(match.group(2))
+    return None
 
 
 def celery_has_delay_on_commit() -> bool:
