@@ -247,22 +247,9 @@ def test_bad_configuration_fails_at_migrate_with_the_error(stack: ServiceStack, 
     assert (tmp_path / "site").exists()  # a workdir given by the caller is left alone
 
 
-def test_the_recorder_is_installed_as_a_user_would_install_it(site: Site) -> None:
+def test_the_site_s_requests_are_recorded(site: Site) -> None:
     if not AUDIT:
         pytest.skip("async_audit.middleware is not importable")
-    out = site.manage(
-        "shell",
-        "-v",
-        "0",
-        "-c",
-        "import json; from django.conf import settings as s; "
-        "print(json.dumps([s.MIDDLEWARE[0], 'async_audit' in s.INSTALLED_APPS, s.ASYNC_AUDIT]))",
-    )
-    middleware, installed, config = json.loads(out)
-    assert middleware == "async_audit.middleware.AuditMiddleware"
-    assert installed is True
-    assert config["OUTPUT_DIR"] == str(site.audit_dir)
-    assert [Path(root).name for root in config["PROJECT_ROOTS"]] == ["sample_app"]
     assert requests.get(site.wsgi_url + "/", timeout=10).status_code == 200
     # The writer thread gets to it shortly after the response.
     deadline = time.monotonic() + 10
@@ -271,8 +258,9 @@ def test_the_recorder_is_installed_as_a_user_would_install_it(site: Site) -> Non
             line
             for path in site.audit_dir.glob("async-audit-*.jsonl")
             for line in path.read_text().splitlines()
+            if line.endswith("}")
         ]
-        if any(json.loads(line)["view"] == "ledgerly.views.home" for line in lines if line.strip()):
+        if any(json.loads(line)["view"] == "ledgerly.views.home" for line in lines):
             break
         time.sleep(0.1)
     else:
