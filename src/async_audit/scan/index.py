@@ -268,10 +268,12 @@ class _Indexer:
         qualname = ctx.prefix + node.name
         info = FunctionInfo(self.module, qualname, node, ctx.cls, ctx.func)
         atomic = any(_is_atomic(d) for d in node.decorator_list)
-        for decorator in node.decorator_list:
-            self.visit(decorator, ctx)
-        for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
-            self.visit(default, ctx)
+        if ctx.func is not None:
+            # Decorators and defaults of a nested function run as part of the enclosing one.
+            for decorator in node.decorator_list:
+                self.visit(decorator, ctx)
+            for default in node.args.defaults + [d for d in node.args.kw_defaults if d is not None]:
+                self.visit(default, ctx)
         if ctx.func is not None:
             ctx.func._nested[node.name] = info
             self.module.functions[qualname] = info

@@ -36,6 +36,8 @@ _SKIP_DIRS = frozenset(
         "dist-packages",
         "migrations",  # RunPython code runs in deploys, never in a request
         "htmlcov",
+        "LC_MESSAGES",  # translations: hundreds of folders in a large project, never any Python
+        "static",
     }
 )
 _MAX_RESOLVE = 12  # hops through variables, globals and re-exports
