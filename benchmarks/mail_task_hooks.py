@@ -15,6 +15,7 @@ import os
 import statistics
 import sys
 import time
+import timeit
 from collections.abc import Callable
 from typing import Any
 
@@ -78,6 +79,7 @@ def main() -> int:
     from tests.site import mail_task_views as views
 
     from async_audit.record.hooks import _instances
+    from async_audit.record.trace import begin_call
     from async_audit.testing import capture_records
 
     mailers = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
@@ -95,6 +97,9 @@ def main() -> int:
         views.huey_app.immediate = False
     client = Client()
     print(f"{N} calls per request, {ROUNDS} rounds, medians; Python {sys.version.split()[0]}")
+    # The machine's speed right now: on a shared machine every figure below scales with it.
+    reference = min(timeit.repeat("sum(range(100))", number=20_000, repeat=5)) / 20_000 * 1e6
+    print(f"reference: sum(range(100)) takes {reference:.2f} µs here (about 0.6 µs on an idle modern core)")
     with override_settings(**settings), capture_records() as records:
         for name, (hook_name, call) in _workloads().items():
             hook = _instances[hook_name]
@@ -121,6 +126,15 @@ def main() -> int:
                 f"{name:<30} call {base:7.1f} µs   recorded +{added:5.1f} µs/call"
                 f"   outside a request +{fall:4.2f} µs/call"
             )
+
+        # The part every hook shares (call site walk, atomic check, the call's dict), for comparison.
+        def bare() -> None:
+            call = begin_call("task", "bench")
+            if call is not None:
+                call.finish()
+
+        core = [_time_request(client, bare) / N for _ in range(ROUNDS)]
+        print(f"{'begin_call + finish alone':<30} {statistics.median(core):5.1f} µs/call")
     return 0
 
 

@@ -178,6 +178,24 @@ def test_a_backend_class_defined_after_start_up_is_patched_when_defined(client: 
     assert (call["messages"], call["recipients"]) == (1, 2)
 
 
+def test_a_backend_extending_another_is_one_call_named_after_the_outer_class(client: Client) -> None:
+    from django.core.mail.backends.locmem import EmailBackend
+
+    class Tagging(EmailBackend):
+        def send_messages(self, messages: Any) -> int:
+            count: int = super().send_messages(messages)
+            return count
+
+    mail.outbox = []
+    message = mail.EmailMessage("Hi", "there", "a@example.com", ["b@example.com"])
+    STATE["run"] = lambda: Tagging().send_messages([message])
+    with use_mailer(LOCMEM), capture_records() as records:
+        client.get("/mail-tasks/run/")
+    (call,) = _email_calls(records)
+    assert call["backend"].endswith("Tagging") and call["messages"] == 1
+    assert len(mail.outbox) == 1
+
+
 @pytest.mark.parametrize("api", APIS)
 def test_a_backend_that_does_not_subclass_the_base_is_patched_when_django_loads_it(
     api: str, client: Client

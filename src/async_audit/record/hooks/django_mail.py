@@ -22,6 +22,7 @@ another backend) is the same email and is not recorded twice.
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -161,13 +162,19 @@ class DjangoMailHook(Hook):
     def __init__(self) -> None:
         super().__init__()
         self._seen: set[type] = set()
+        self._seen_lock = threading.Lock()
         self._set_init_subclass = False
 
     def patch_backend(self, cls: type) -> None:
         """Patch the methods that send for backend class ``cls`` (and the classes it inherits them from)."""
         if cls in self._seen:
             return
-        self._seen.add(cls)
+        with self._seen_lock:
+            if cls not in self._seen:
+                self._patch_backend(cls)
+                self._seen.add(cls)
+
+    def _patch_backend(self, cls: type) -> None:
         for attr, make_wrapper in (
             ("send_messages", _wrap_send_messages),
             ("open", _wrap_connection_method),
