@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import socket
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, BinaryIO, ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qs, urlsplit
 
 from .latency import NONE, Dice, Latency
@@ -243,8 +244,8 @@ def _handler_for(service: HTTPService) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-def _read_chunked(stream: BinaryIO) -> bytes:
-    chunks = []
+def _read_chunked(stream: io.BufferedIOBase) -> bytes:
+    chunks: list[bytes] = []
     while True:
         size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
         if size == 0:

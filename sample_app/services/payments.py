@@ -226,7 +226,7 @@ class StripeService(HTTPService):
 
     def _charge(self, amount: int, currency: str, method: str, intent_id: str | None) -> dict[str, Any]:
         declined = method in DECLINED_METHODS or method == "tok_chargeDeclined"
-        charge = {
+        charge: dict[str, Any] = {
             "id": _token("ch"),
             "object": "charge",
             "amount": amount,

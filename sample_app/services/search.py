@@ -266,9 +266,9 @@ def _score_text(text: str, values: list[Any]) -> float | None:
     found: set[str] = set()
     for value in values:
         found |= _words(value)
-    hits = len(wanted & found)
-    # Any word matches, as Elasticsearch's default OR operator does; a prefix counts for the last word typed.
+    hits = float(len(wanted & found))
+    # Any word matches, as Elasticsearch's default OR operator does; failing that, a word typed only in part
+    # (a prefix of an indexed word) counts half, as search-as-you-type fields do.
     if not hits:
-        prefixes = [w for w in wanted if any(f.startswith(w) for f in found)]
-        hits = len(prefixes) * 0.5
-    return float(hits) if hits else None
+        hits = 0.5 * sum(any(f.startswith(w) for f in found) for w in wanted)
+    return hits or None

@@ -8,7 +8,7 @@ import threading
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
-from typing import Any
+from typing import Any, ClassVar
 
 from aiosmtpd.controller import Controller
 
@@ -64,7 +64,7 @@ class _Controller(Controller):
 class SMTPService:
     """An SMTP server whose answers to DATA wait the drawn latency; a failing draw answers 451."""
 
-    name = "smtp"
+    name: ClassVar[str] = "smtp"
 
     def __init__(self, latency: Latency = NONE, *, seed: int = 0) -> None:
         self.latency = latency

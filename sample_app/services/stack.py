@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from .crm import CRMService
 from .latency import NONE, Latency
@@ -28,7 +28,7 @@ SERVICE_NAMES = tuple(REALISTIC)
 
 
 class Service(Protocol):
-    name: str
+    name: ClassVar[str]
     latency: Latency
 
     def start(self) -> None: ...
