@@ -144,7 +144,8 @@ def plan_step(finding: Finding) -> PlanStep:
         )
         return PlanStep(action, outcome, finding)
     if kind is FindingKind.FAKE_ASYNC:
-        action = f"Run a real worker for the task enqueued at {where}{target}"
+        task = f"the task {finding.target}" if finding.target else "the task"
+        action = f"Run a real worker for {task}, enqueued at {where}"
         outcome = f"its backend runs the work inside the request: {saves}"
         return PlanStep(action, outcome, finding)
     if kind is FindingKind.TIMEOUT_RISK:

@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import jinja2
+from markupsafe import Markup, escape
 
 from async_audit.errors import InputError
 from async_audit.report import formatting
@@ -29,6 +30,11 @@ def packaged_templates() -> Path:
     if checkout.is_dir():
         return checkout
     raise InputError("async-audit's report templates are missing from this installation")  # pragma: no cover
+
+
+def breakable(text: object) -> Markup:
+    """Escaped text that may wrap after each ``/`` (routes and paths), not in the middle of a word."""
+    return Markup(str(escape(text)).replace("/", "/<wbr>"))
 
 
 def make_environment(templates: Path | None = None) -> jinja2.Environment:
@@ -58,6 +64,7 @@ def make_environment(templates: Path | None = None) -> jinja2.Environment:
         int=formatting.fmt_int,
         num=formatting.fmt_num,
         plural=formatting.plural,
+        breakable=breakable,
         ts=formatting.fmt_ts,
         iso=formatting.fmt_iso,
         md=formatting.md_escape,
