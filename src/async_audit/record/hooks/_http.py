@@ -95,14 +95,26 @@ def begin_http(
     ``method`` and ``path`` are empty strings when the call failed before its request line was known (a
     connection opened ahead of its request and refused).
     """
+    # The cache lookups are inlined: this runs for every recorded call, where each function call counts.
+    host = host if type(host) is str else str(host or "")
+    cleaned = _hosts.get(host)
+    if cleaned is None:
+        cleaned = cleaned_host(host)
+    if path:
+        path = path if type(path) is str else str(path)
+        masked = _masked.get(hash(path))
+        if masked is None:
+            masked = masked_path(path)
+    else:
+        masked = ""
     return begin_call(
         "http",
         lib,
         depth=2,
         method=method.upper() if type(method) is str else str(method or "").upper(),
-        host=cleaned_host(host if type(host) is str else str(host or "")),
+        host=cleaned,
         port=port if type(port) is int else port_number(port, scheme),
-        path=masked_path(path if type(path) is str else str(path)) if path else "",
+        path=masked,
         status=None,
         timeout=timeout,
     )

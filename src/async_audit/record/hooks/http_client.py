@@ -28,7 +28,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from async_audit.record.guard import guarded
+from async_audit.record.guard import guarded, report_internal_error
 from async_audit.record.hooks._http import (
     begin_http,
     cleaned_host,
@@ -40,6 +40,8 @@ from async_audit.record.hooks._http import (
 from async_audit.record.hooks.base import Hook
 from async_audit.record.trace import Call, current_trace
 
+# The wrappers on the request path catch their own errors with try/except and report them, as
+# ``guarded()`` does, without its two method calls: this runs several times for every request.
 LIB = "http.client"
 _ATTR = "_async_audit_http_call"
 _HTTPS = getattr(http.client, "HTTPSConnection", None)  # absent when Python was built without ssl
@@ -87,7 +89,7 @@ def _end(
     status: Any = None,
     timeout: Any = False,
 ) -> None:
-    with guarded():
+    try:
         if conn.__dict__.get(_ATTR) is in_flight:
             del conn.__dict__[_ATTR]
         if in_flight.done or in_flight.call is None:
@@ -99,6 +101,8 @@ def _end(
             in_flight.call.fail(exc, timeout=timeout)
         else:
             in_flight.call.finish(status=status_code(status), timeout=timeout)
+    except Exception as error:  # the recorder's own: reported, never raised into the site
+        report_internal_error(error)
 
 
 def _request_line(data: Any) -> tuple[str, str]:
@@ -184,8 +188,10 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
         if current_trace.get() is None:
             return original(self, method, url, *args, **kwargs)
         in_flight = None
-        with guarded():
+        try:
             in_flight = _for_request(self, method, url)
+        except Exception as error:  # the recorder's own: reported, never raised into the site
+            report_internal_error(error)
         try:
             return original(self, method, url, *args, **kwargs)
         except BaseException as exc:
@@ -219,8 +225,10 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         in_flight = getattr(self, _ATTR, None)
         # urllib3 sends a body in many chunks: the common case (the request line is written) does no more.
         if in_flight is None or not in_flight.sent:
-            with guarded():
+            try:
                 in_flight = _for_send(self, in_flight, data)
+            except Exception as error:  # the recorder's own: reported, never raised into the site
+                report_internal_error(error)
         try:
             return original(self, data, *args, **kwargs)
         except BaseException as exc:
@@ -238,11 +246,13 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         if in_flight is None:
             return original(self, *args, **kwargs)
         timeout = None
-        with guarded():
+        try:
             timeout = _timeout_in_force(self)
             # Taken off the connection first: getresponse closes a connection the server will close, and that
             # close must not end this call without its status.
             del self.__dict__[_ATTR]
+        except Exception as error:  # the recorder's own: reported, never raised into the site
+            report_internal_error(error)
         try:
             response = original(self, *args, **kwargs)
         except BaseException as exc:
