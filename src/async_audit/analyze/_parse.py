@@ -218,9 +218,10 @@ def _check_version(versions: Any, lines: Sequence[int] | None) -> tuple[int, obj
 
 def _bad(values: Any, kind: str, nullable: bool) -> np.ndarray | None:
     """A mask of values that do not have the expected JSON type, or None when all do."""
-    if kind in _INFERRED_OK:
-        if infer_dtype(values, skipna=True) in _INFERRED_OK[kind] and (nullable or not pd.isna(values).any()):
-            return None
+    # One C pass: without skipna, a null among the values makes the inferred type "mixed".
+    # (Absent keys come as NaN, a float: required numbers are checked for NaN after conversion.)
+    if kind in _INFERRED_OK and infer_dtype(values, skipna=nullable) in _INFERRED_OK[kind]:
+        return None
     types = _PY_TYPES[kind]
     if nullable:
         flags = ((type(v) not in types) and not (v is None or v != v) for v in values)
@@ -258,6 +259,8 @@ def _check(table: Table, spec: dict[str, tuple[str, bool, bool]], n: int) -> np.
                 values[mask] = None
             numbers = _to_float(values)
             table[key] = numbers
+            if required:
+                bad |= np.isnan(numbers)
             if kind == "int":
                 bad |= np.abs(np.nan_to_num(numbers, nan=0.0)) >= _INT_LIMIT
             elif not np.isfinite(numbers[~np.isnan(numbers)]).all():
