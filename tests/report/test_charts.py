@@ -30,3 +30,17 @@ def test_a_waterfall_draws_every_call(report: Report) -> None:
     for label in ("INSERT INTO auth_user", "email via smtp", "hooks.slack.com"):
         assert label in svg
     assert "after the move: 380 ms" in svg
+
+
+def test_a_waterfall_keeps_calls_that_outlast_the_response(report: Report) -> None:
+    example = report.examples[0]
+    example.calls[-1].t_ms = example.ms + 500.0
+    example.calls.append(type(example.calls[0])("block", "pdf", 0.0, 0.0, 0, example.calls[0].disposition))
+    svg = charts.waterfall(example, 1)
+    assert svg is not None and "hooks.slack.com" in svg
+
+
+def test_an_example_without_calls_or_time(report: Report) -> None:
+    example = report.examples[0]
+    example.calls, example.ms, example.projected_ms = [], 0.0, 0.0
+    assert charts.waterfall(example, 2) is not None

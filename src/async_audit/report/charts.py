@@ -319,7 +319,9 @@ def waterfall(example: ExampleRequest, index: int = 0) -> Markup | None:
             labels.append("   " * call.depth + f"{call.kind}: {one_line(call.label)}")
         _set_endpoint_labels(ax, labels)
         ax.xaxis.set_major_formatter(_ms_formatter())
-        ax.set_xlim(0, example.ms * 1.12)
+        # A call can outlast the recorded response (streaming, a clock step): keep it on the chart.
+        end = max([example.ms, 1.0, *(c.t_ms + c.ms for c in calls)])
+        ax.set_xlim(0, end * 1.12)
         if 0 < example.projected_ms < example.ms:
             _budget_line(
                 ax, example.projected_ms, PROJECTED, f"after the move: {fmt_ms(example.projected_ms)}"
