@@ -14,6 +14,7 @@ the project's 2-core machine, with time growing linearly with the input.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import os
 import resource
@@ -53,11 +54,34 @@ def _cpu_s() -> float:
     return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
+def _json_floor(folder: Path) -> float:
+    """CPU seconds a bare ``json.loads`` of every line costs (measured on one file of eight, scaled up).
+
+    The floor for any loader built on the standard library's parser; the collector is paused, as the
+    loader does.
+    """
+    files = sorted(folder.glob("*.jsonl"))
+    sample = files[0]
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        started = time.process_time()
+        with sample.open("rb") as fh:
+            for line in fh:
+                json.loads(line)
+        spent = time.process_time() - started
+    finally:
+        if enabled:
+            gc.enable()
+    return spent * sum(f.stat().st_size for f in files) / sample.stat().st_size
+
+
 def run_one(requests: int) -> dict[str, float]:
     """Time one size in this process (called in a child process by ``main``)."""
     from async_audit.analyze import AnalysisOptions, analyze, load_records
 
     folder = _inputs(requests)
+    floor = _json_floor(folder)
     report_path = OUT / f"report-{requests}.json"
     cpu = _cpu_s()
     started = time.perf_counter()
@@ -78,6 +102,7 @@ def run_one(requests: int) -> dict[str, float]:
         "total_s": written - started,
         "cpu_s": _cpu_s() - cpu,  # all processes: on a busy machine, wall time waits for other work
         "peak_gb": _peak_gb(),
+        "json_floor_cpu_s": floor,
         "findings": len(report.findings),
         "endpoints": len(report.endpoints),
     }
@@ -107,19 +132,21 @@ def main() -> None:
         rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
     print(
         f"{'requests':>10} {'calls':>10} {'MB':>7} {'load s':>7} {'analyze s':>9} {'write s':>7} "
-        f"{'total s':>7} {'s/100k':>6} {'cpu s':>6} {'peak GB':>7}"
+        f"{'total s':>7} {'s/100k':>6} {'cpu s':>6} {'json s':>6} {'peak GB':>7}"
     )
     for r in rows:
         print(
             f"{r['requests']:>10,} {r['calls']:>10,} {r['bytes'] / 1e6:>7.0f} {r['load_s']:>7.2f} "
             f"{r['analyze_s']:>9.2f} {r['write_s']:>7.2f} {r['total_s']:>7.2f} "
-            f"{r['total_s'] / r['requests'] * 1e5:>6.2f} {r['cpu_s']:>6.1f} {r['peak_gb']:>7.2f}"
+            f"{r['total_s'] / r['requests'] * 1e5:>6.2f} {r['cpu_s']:>6.1f} {r['json_floor_cpu_s']:>6.1f} "
+            f"{r['peak_gb']:>7.2f}"
         )
     if len(rows) > 1:
         first, last = rows[0], rows[-1]
         ratio = (last["total_s"] / last["requests"]) / (first["total_s"] / first["requests"])
         size, base = f"{last['requests']:,}", f"{first['requests']:,}"
         print(f"linearity: time per request at {size} is {ratio:.2f}x that at {base}")
+    print("cpu s: all processes; json s: a bare json.loads of every line on one core (the parser's floor)")
     biggest = rows[-1]
     print(
         f"target for 1M: <= {TARGET_S:.0f} s and <= {TARGET_GB:.0f} GB; "
