@@ -107,3 +107,19 @@ def test_module_cache_is_bounded(tmp_path: Path) -> None:
         (tmp_path / f"m{index}.py").write_text("x = 1\n")
         assert cache.get(tmp_path / f"m{index}.py") is not None
     assert len(cache._entries) == 2
+
+
+def test_qualified_lambda_and_comprehension_names(tmp_path: Path) -> None:
+    (tmp_path / "v.py").write_text(
+        "import requests\n"
+        "from django.db import transaction\n"
+        "from django.shortcuts import render\n"
+        "def view(request):\n"
+        "    transaction.on_commit(lambda: requests.post('https://h', timeout=1))\n"
+        "    rows = [requests.get(u, timeout=1).json() for u in ['a', 'b']]\n"
+        "    return render(request, 't.html', {'rows': rows})\n"
+    )
+    lam = CallSite("v.py", 5, "view.<locals>.<lambda>")
+    assert dataflow.result_reaches_response(tmp_path, lam) is False
+    comp = CallSite("v.py", 6, "view.<locals>.<listcomp>")
+    assert dataflow.result_reaches_response(tmp_path, comp) is True

@@ -156,14 +156,26 @@ def call_at(module: ParsedModule, line: int, function: str | None) -> ast.Call |
     one that neither builds the response nor logs is taken, which is the library call a hook records.
     """
     scope: ast.AST | None
-    if function == "<lambda>":
-        scope = _innermost_lambda(module.tree, line)
-    elif function == "<module>":
+    if function is not None and "<" in function:
+        # Code objects of lambdas and comprehensions (qualified on Python 3.11+: "view.<locals>.<lambda>"):
+        # look in the function around them.
+        outer, _, special = function.rpartition(".")
+        outer = outer.removesuffix(".<locals>")
+        if special == "<lambda>":
+            holder = module.function_at(line, outer) if outer else module.tree
+            return _call_in(_innermost_lambda(holder or module.tree, line), line)
+        if special != "<module>":
+            function = outer or None
+    if function == "<module>":
         scope = module.tree
     else:
         scope = module.function_at(line, function)
         if scope is None and function is None:
             scope = module.tree
+    return _call_in(scope, line)
+
+
+def _call_in(scope: ast.AST | None, line: int) -> ast.Call | None:
     if scope is None:
         return None
     starting: list[ast.Call] = []
