@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts import crm
-from accounts.models import Organization
+from accounts.tenancy import current_organization
 
 from .emails import send_receipt
 from .forms import CheckoutForm, InvoiceForm
@@ -26,13 +26,9 @@ from .tasks import send_payment_reminder
 logger = logging.getLogger(__name__)
 
 
-def _organization(request: HttpRequest) -> Organization:
-    return request.user.profile.organization  # type: ignore[union-attr]
-
-
 @login_required
 def overview(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     subscription = Subscription.objects.filter(organization=organization).select_related("plan").first()
     return render(
         request,
@@ -47,7 +43,7 @@ def overview(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def checkout(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     form = CheckoutForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         plan = form.cleaned_data["plan"]
@@ -91,13 +87,13 @@ def checkout(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def invoice_list(request: HttpRequest) -> HttpResponse:
-    invoices = _organization(request).invoices.select_related("customer")
+    invoices = current_organization(request).invoices.select_related("customer")
     return render(request, "billing/invoice_list.html", {"invoices": invoices[:50]})
 
 
 @login_required
 def invoice_create(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     form = InvoiceForm(request.POST or None, organization=organization)
     if request.method == "POST" and form.is_valid():
         invoice = form.save()
@@ -118,7 +114,7 @@ def invoice_create(request: HttpRequest) -> HttpResponse:
 @login_required
 def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
     invoice = get_object_or_404(
-        Invoice.objects.select_related("customer"), pk=pk, organization=_organization(request)
+        Invoice.objects.select_related("customer"), pk=pk, organization=current_organization(request)
     )
     return render(request, "billing/invoice_detail.html", {"invoice": invoice})
 
@@ -126,7 +122,7 @@ def invoice_detail(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def invoice_remind(request: HttpRequest, pk: int) -> HttpResponse:
-    invoice = get_object_or_404(Invoice, pk=pk, organization=_organization(request))
+    invoice = get_object_or_404(Invoice, pk=pk, organization=current_organization(request))
     if invoice.status != Invoice.Status.OPEN:
         messages.info(
             request, f"{invoice.number} is {invoice.get_status_display().lower()}; no reminder sent."

@@ -6,6 +6,7 @@ from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 
+from accounts.tenancy import current_organization
 from billing.models import Invoice, Plan
 
 
@@ -17,7 +18,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
-    organization = request.user.profile.organization  # type: ignore[union-attr]
+    organization = current_organization(request)
     totals = organization.invoices.aggregate(
         open_count=Count("id", filter=Q(status=Invoice.Status.OPEN)),
         open_cents=Sum("amount_cents", filter=Q(status=Invoice.Status.OPEN)),

@@ -6,20 +6,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_POST
 
-from accounts.models import Organization
+from accounts.tenancy import current_organization
 
 from .forms import CampaignForm, SubscriberImportForm
 from .models import Campaign, Subscriber
 from .sending import send_campaign
 
 
-def _organization(request: HttpRequest) -> Organization:
-    return request.user.profile.organization  # type: ignore[union-attr]
-
-
 @login_required
 def campaign_list(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     return render(
         request,
         "newsletters/campaign_list.html",
@@ -34,7 +30,7 @@ def campaign_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def subscriber_import(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     form = SubscriberImportForm(request.POST)
     if not form.is_valid():
         for error in form.errors.get("addresses", []):
@@ -55,7 +51,7 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
     form = CampaignForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         campaign = form.save(commit=False)
-        campaign.organization = _organization(request)
+        campaign.organization = current_organization(request)
         campaign.save()
         return redirect(campaign)
     return render(request, "newsletters/campaign_form.html", {"form": form})
@@ -63,14 +59,14 @@ def campaign_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def campaign_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk, organization=_organization(request))
+    campaign = get_object_or_404(Campaign, pk=pk, organization=current_organization(request))
     return render(request, "newsletters/campaign_detail.html", {"campaign": campaign})
 
 
 @login_required
 @require_POST
 def campaign_send(request: HttpRequest, pk: int) -> HttpResponse:
-    campaign = get_object_or_404(Campaign, pk=pk, organization=_organization(request))
+    campaign = get_object_or_404(Campaign, pk=pk, organization=current_organization(request))
     if campaign.is_sent:
         messages.info(request, "This campaign has already gone out.")
         return redirect(campaign)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from accounts.models import Organization
+from accounts.tenancy import current_organization
 from async_audit import track
 
 from .forecast import CustomerHistory, forecast_csv
@@ -21,10 +22,6 @@ from .models import ReportExport
 BASELINE_CUSTOMERS = [
     CustomerHistory(monthly_cents=40_000 + 2_500 * i, pay_rate=0.93, churn_rate=0.03) for i in range(60)
 ]
-
-
-def _organization(request: HttpRequest) -> Organization:
-    return request.user.profile.organization  # type: ignore[union-attr]
 
 
 def _customer_histories(organization: Organization) -> list[CustomerHistory]:
@@ -46,14 +43,14 @@ def _customer_histories(organization: Organization) -> list[CustomerHistory]:
 
 @login_required
 def export_list(request: HttpRequest) -> HttpResponse:
-    exports = _organization(request).report_exports.defer("content")[:20]
+    exports = current_organization(request).report_exports.defer("content")[:20]
     return render(request, "reports/export_list.html", {"exports": exports})
 
 
 @login_required
 @require_POST
 def export_create(request: HttpRequest) -> HttpResponse:
-    organization = _organization(request)
+    organization = current_organization(request)
     histories = _customer_histories(organization)
     today = timezone.localdate()
     with track("reports.revenue_forecast"):  # audit: reports-forecast-compute
@@ -75,7 +72,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def export_download(request: HttpRequest, pk: int) -> HttpResponse:
-    export = get_object_or_404(ReportExport, pk=pk, organization=_organization(request))
+    export = get_object_or_404(ReportExport, pk=pk, organization=current_organization(request))
     response = HttpResponse(export.content, content_type="text/csv")
     response["Content-Disposition"] = f'attachment; filename="{export.kind}-{export.created_at:%Y%m%d}.csv"'
     return response

@@ -78,7 +78,9 @@ def test_the_loader_reads_every_case() -> None:
     assert truth.explains(
         kind="keep_sync", category="sql", file="billing/forms.py", line=43
     )  # allowed anywhere
-    assert not truth.explains(kind="defer", category="email", file="billing/views.py", line=135)
+    enqueue = truth.by_id("invoice-reminder-task")
+    assert truth.explains(kind="fake_async", category="task", file=enqueue.file, line=enqueue.line)
+    assert not truth.explains(kind="defer", category="email", file=enqueue.file, line=enqueue.line)
     with pytest.raises(KeyError):
         truth.by_id("nothing")
 
