@@ -24,6 +24,7 @@ from async_audit.report.formatting import (
     endpoint_label,
     fmt_ms,
     fmt_pct,
+    one_line,
     site_label,
 )
 
@@ -91,7 +92,8 @@ def short_target(finding: Finding) -> str | None:
     if target and finding.category is Category.EMAIL and target.count(".") >= 2:
         parts = target.split(".")
         return parts[-2] if parts[-1].endswith("Backend") else parts[-1]
-    return target
+    # A SQL fingerprint can run to hundreds of characters; the finding's card shows it whole.
+    return one_line(target, 60) if target else target
 
 
 def finding_title(finding: Finding) -> str:
