@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import django
+import pandas as pd
 import pytest
 
 import async_audit.analyze
@@ -169,3 +170,14 @@ def test_budgets_come_from_the_project_config(tmp_path: Path) -> None:
     assert (report.budgets.platform_ms, report.budgets.user_ms) == (100.0, 50.0)
     (endpoint,) = report.endpoints
     assert (endpoint.over_budget, endpoint.over_user_budget) == (1, 2)
+
+
+def test_analysis_leaves_the_recordings_unchanged() -> None:
+    stripe = {"via": "stripe", "host": "api.stripe.com"}
+    rec = recordings_from_dicts(
+        [request(500.0, [email(0.0, 300.0), email(10.0, 200.0, parent=0, **stripe)]), request(90.0)]
+    )
+    requests, calls = rec.requests.copy(), rec.calls.copy()
+    analyze(rec, AnalysisOptions())
+    pd.testing.assert_frame_equal(rec.requests, requests)
+    pd.testing.assert_frame_equal(rec.calls, calls)

@@ -45,7 +45,7 @@ def _value(v: object) -> str | None:
 
 def classify_calls(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
     """Add ``category``, ``disposition``, ``reason`` and ``rule``: the rules run once per distinct call."""
-    calls = calls.copy()
+    calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     if calls.empty:
         for col in ("category", "disposition", "reason", "rule"):
             calls[col] = pd.Categorical([])
@@ -93,7 +93,7 @@ def source_interactivity(
     reaches = reaches or _reaches_function()
     if reaches is None:
         return calls
-    calls = calls.copy()
+    calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     candidates = calls["category"].astype(object).isin(_FLOW_DECIDES).to_numpy(copy=True)
     candidates &= (calls["site_line"] >= 0).to_numpy() & calls["site_file"].notna().to_numpy()
     site_columns = ["site_file", "site_line", "site_function"]
@@ -137,7 +137,7 @@ def resolve_nesting(calls: pd.DataFrame) -> pd.DataFrame:
 
     A top-level call with a payment inside it (an API client that charges a card) is kept synchronous.
     """
-    calls = calls.copy()
+    calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     n = len(calls)
     rows = np.arange(n, dtype=np.int64)
     parent = calls["parent"].to_numpy()
@@ -182,7 +182,7 @@ def _depth(parent_row: np.ndarray) -> np.ndarray:
 
 def mark_deferrable(calls: pd.DataFrame) -> pd.DataFrame:
     """Add ``deferrable``: top-level calls to defer, and enqueues whose backend runs the work inline."""
-    calls = calls.copy()
+    calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     top_level = (calls["parent"] < 0).to_numpy()
     defer = (calls["disposition"].astype(object) == Disposition.DEFER.value).to_numpy()
     fake = calls["inline"].to_numpy() & (calls["kind"].astype(object) == "task").to_numpy()

@@ -41,7 +41,7 @@ def _clipped(calls: pd.DataFrame, request_ms: np.ndarray) -> tuple[np.ndarray, n
 
 def exclusive_time(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     """Add ``excl_ms``: the request time a top-level call alone accounts for (0 for nested calls)."""
-    calls = calls.copy()
+    calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     top = (calls["parent"] < 0).to_numpy()
     excl = np.zeros(len(calls))
     req, start, end = _clipped(calls[top], requests["ms"].to_numpy())
@@ -56,7 +56,7 @@ def retime(requests: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     ``deferrable_ms`` is the time only deferrable top-level calls cover; ``projected_ms`` the request's
     wall time without it. Needs the calls' ``excl_ms`` and ``deferrable`` columns.
     """
-    requests = requests.copy()
+    requests = requests.copy(deep=False)  # new columns only
     n = len(requests)
     top = (calls["parent"] < 0).to_numpy()
     req = calls["req"].to_numpy()
