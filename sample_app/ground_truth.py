@@ -8,6 +8,7 @@ for case in truth.required:
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -112,3 +113,40 @@ def load(path: Path = PATH) -> GroundTruth:
     )
     rules = Path(path).parent / data["rules"] if "rules" in data else None
     return GroundTruth(cases, allowed, rules)
+
+
+def sync_lines(path: Path = PATH) -> list[str]:
+    """Set each case's ``line`` to its marker comment's line; returns what moved ("id: old -> new")."""
+    separator = "\n[[case]]\n"
+    head, *blocks = Path(path).read_text().split(separator)
+    moved = []
+    for n, block in enumerate(blocks):
+        case_id = _field(block, "id")
+        marker = _field(block, "marker", case_id)
+        source = (Path(path).parent / _field(block, "file")).read_text().splitlines()
+        comment = re.compile(r"#\s*audit:\s*" + re.escape(marker) + r"\s*$")
+        hits = [number for number, text in enumerate(source, start=1) if comment.search(text)]
+        if len(hits) != 1:
+            raise ValueError(f"{case_id}: marker {marker!r} found on {len(hits)} lines, expected one")
+        old = int(_field(block, "line"))
+        if old != hits[0]:
+            moved.append(f"{case_id}: {old} -> {hits[0]}")
+            blocks[n] = re.sub(r"^line = \d+$", f"line = {hits[0]}", block, count=1, flags=re.M)
+    Path(path).write_text(separator.join([head, *blocks]))
+    return moved
+
+
+def _field(block: str, name: str, default: str | None = None) -> str:
+    match = re.search(rf'^{name} = "?([^"\n]+)"?$', block, re.M)
+    if match is None:
+        if default is None:
+            raise ValueError(f"a case without {name!r}")
+        return default
+    return match.group(1)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--sync"]:
+        sys.exit("usage: python sample_app/ground_truth.py --sync")
+    for line in sync_lines() or ["every case's line is where its marker is"]:
+        print(line)

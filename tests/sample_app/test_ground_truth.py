@@ -197,3 +197,24 @@ def test_the_recorder_records_the_case_as_described(
         for c in r["calls"]
     ]
     assert hits, f"{case['id']}: expected {case['record']} at {case['file']}:{case['line']}; recorded {seen}"
+
+
+def test_sync_moves_lines_to_their_markers(tmp_path: Path) -> None:
+    truth = ground_truth.load()
+    (tmp_path / "GROUND_TRUTH.toml").write_text(ground_truth.PATH.read_text())
+    for relpath in {case.file for case in truth.cases}:
+        (tmp_path / relpath).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / relpath).write_text((SAMPLE_APP_DIR / relpath).read_text())
+    assert ground_truth.sync_lines(tmp_path / "GROUND_TRUTH.toml") == []
+
+    signals = tmp_path / "billing" / "signals.py"
+    signals.write_text("# a new first line\n\n" + signals.read_text())
+    slack = truth.by_id("invoice-slack-signal")
+    moved = ground_truth.sync_lines(tmp_path / "GROUND_TRUTH.toml")
+    assert moved == [f"invoice-slack-signal: {slack.line} -> {slack.line + 2}"]
+    synced = ground_truth.load(tmp_path / "GROUND_TRUTH.toml")
+    assert synced.by_id("invoice-slack-signal").line == slack.line + 2
+
+    signals.write_text(signals.read_text().replace("# audit: invoice-slack-signal", ""))
+    with pytest.raises(ValueError, match="found on 0 lines"):
+        ground_truth.sync_lines(tmp_path / "GROUND_TRUTH.toml")
