@@ -304,3 +304,17 @@ def test_unrouted_views_and_receivers_still_reported(tmp_path: Path) -> None:
     assert sleep.evidence["entry_points"][0]["kind"] == "receiver"
     assert sleep.severity is Severity.LOW  # no view was found that sends the signal
     assert FindingKind.DEFER is sleep.kind
+
+
+def test_method_from_an_early_return_guard(tmp_path: Path) -> None:
+    report = _project(
+        tmp_path,
+        "import requests\n"
+        "from django.shortcuts import redirect, render\n"
+        "def view(request):\n"
+        "    if request.method != 'POST':\n"
+        "        return render(request, 'form.html')\n"
+        "    requests.post('https://hooks.example.com/x', timeout=2)\n"
+        "    return redirect('/')\n",
+    )
+    assert _at(report, "app/views.py", 6).method == "POST"

@@ -382,16 +382,26 @@ def _guarded_method(func: FunctionInfo, call: ast.Call) -> str | None:
                 else [node.test]
             )
             for test in tests:
-                method = _method_test(test)
+                method = _method_test(test, ast.Eq)
                 if method is not None:
                     return method
         child = node
         node = parents.get(node)
+    # ``if request.method != "POST": return ...`` (or ``== "GET"``) earlier in the view: the rest is a POST.
+    for stmt in func.node.body:
+        if stmt.lineno >= call.lineno:
+            break
+        if isinstance(stmt, ast.If) and any(isinstance(s, (ast.Return, ast.Raise)) for s in stmt.body):
+            other = _method_test(stmt.test, ast.NotEq)
+            if other is not None:
+                return other
+            if _method_test(stmt.test, ast.Eq) in ("GET", "HEAD"):
+                return "POST"
     return None
 
 
-def _method_test(test: ast.expr) -> str | None:
-    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], ast.Eq)):
+def _method_test(test: ast.expr, op: type[ast.cmpop]) -> str | None:
+    if not (isinstance(test, ast.Compare) and len(test.ops) == 1 and isinstance(test.ops[0], op)):
         return None
     left, right = test.left, test.comparators[0]
     if isinstance(right, ast.Attribute) and right.attr == "method":
