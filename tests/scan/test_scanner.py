@@ -318,3 +318,34 @@ def test_method_from_an_early_return_guard(tmp_path: Path) -> None:
         "    return redirect('/')\n",
     )
     assert _at(report, "app/views.py", 6).method == "POST"
+
+
+def test_task_systems_and_boto3_services(tmp_path: Path) -> None:
+    (tmp_path / "app").mkdir()
+    (tmp_path / "app" / "jobs.py").write_text(
+        "import dramatiq\n"
+        "from huey.contrib.djhuey import db_task\n"
+        "@dramatiq.actor\n"
+        "def crunch(pk):\n"
+        "    pass\n"
+        "@db_task()\n"
+        "def thumbnail(pk):\n"
+        "    pass\n"
+    )
+    report = _project(
+        tmp_path,
+        "import boto3, django_rq\n"
+        "from django_q.tasks import async_task\n"
+        "from .jobs import crunch, thumbnail\n"
+        "def view(request):\n"
+        "    crunch.send(1)\n"  # 5
+        "    thumbnail(1)\n"  # 6: calling a huey task enqueues it
+        "    django_rq.get_queue('default').enqueue(print, 1)\n"  # 7
+        "    async_task('app.jobs.crunch', 1)\n"  # 8
+        "    boto3.client('ses').send_email(Source='a@example.com')\n"  # 9
+        "    boto3.client('s3').get_object(Bucket='b', Key='k')\n",  # 10: a read, not reported
+    )
+    libs = {(f.site.line, f.lib) for f in report.findings if f.category is Category.TASK}
+    assert libs == {(5, "dramatiq"), (6, "huey"), (7, "rq"), (8, "django_q")}
+    assert (9, "defer", "email") in _kinds(report)
+    assert not any(line == 10 for line, _, _ in _kinds(report))

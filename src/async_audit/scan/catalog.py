@@ -307,7 +307,8 @@ def _sdk(parts: Parts, ctx: CallContext) -> SlowCall | None:  # noqa: C901 - one
             service = ctx.constant(service_kw.value)
         if name.startswith(_BOTO_READS) or name in ("client", "resource", "Bucket", "Object", "Table"):
             return None
-        host = f"{service}.amazonaws.com" if service else "amazonaws.com"
+        # SES is reached at email.<region>.amazonaws.com: the rules know it as email by that host.
+        host = "email.amazonaws.com" if service in ("ses", "sesv2") else f"{service or 'aws'}.amazonaws.com"
         return SlowCall(
             "http",
             "http.client",
