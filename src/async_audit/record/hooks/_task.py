@@ -31,15 +31,26 @@ class TaskInfo(NamedTuple):
 Describe = Callable[[Any, tuple[Any, ...], dict[str, Any]], "TaskInfo | None"]
 
 
+_dotted: dict[int, tuple[Any, str]] = {}
+
+
 def dotted(obj: Any) -> str:
     """``module.qualname`` of a function or class, or ``str(obj)`` for a name given as a string."""
     if isinstance(obj, str):
         return obj
+    # Task functions and classes live as long as the process: name each once (by id, checked by identity).
+    entry = _dotted.get(id(obj))
+    if entry is not None and entry[0] is obj:
+        return entry[1]
     module = getattr(obj, "__module__", None)
     name = getattr(obj, "__qualname__", None) or getattr(obj, "__name__", None)
     if module and name:
-        return f"{module}.{name}"
-    return type(obj).__qualname__ if name is None else str(name)
+        text = f"{module}.{name}"
+    else:
+        text = type(obj).__qualname__ if name is None else str(name)
+    if len(_dotted) < 10_000:  # bounded: a site that makes functions on the fly must not grow this forever
+        _dotted[id(obj)] = (obj, text)
+    return text
 
 
 def _describe(
