@@ -80,15 +80,18 @@ def scan_project(
     if rules is None:
         rules = load_rules(root, config_file)
     started = time.perf_counter()
-    # The scan builds a large, acyclic web of trees and indexes and frees it by reference counting: the
-    # cyclic collector would only walk it again and again (see source.no_gc).
+    # The scan builds a large web of trees and indexes, and frees it by reference counting once the links
+    # that make cycles are cut (_release): the cyclic collector would only walk it again and again.
     with no_gc():
         project, stats = _load(root, progress)
-        settings = _read_settings(project, root)
-        graph = Graph(project, settings.module, max_depth=max_depth, inline=set(settings.inline))
-        entries = _entries(project, graph, settings)
-        reached = _reach(graph, entries)
-        findings = _findings(project, graph, reached, rules, settings)
+        try:
+            settings = _read_settings(project, root)
+            graph = Graph(project, settings.module, max_depth=max_depth, inline=set(settings.inline))
+            entries = _entries(project, graph, settings)
+            reached = _reach(graph, entries)
+            findings = _findings(project, graph, reached, rules, settings)
+        finally:
+            _release(project)
     elapsed = time.perf_counter() - started
 
     notes = [
@@ -171,6 +174,22 @@ def _load(root: Path, progress: Callable[[int, int], None] | None) -> tuple[Proj
             if progress is not None:
                 progress(done, len(paths))
     return project, stats
+
+
+def _release(project: Project) -> None:
+    """Cut the links that make cycles (module <-> function, class <-> method, function <-> nested one), so
+    the whole index is freed as soon as the scan returns instead of waiting for a full collection."""
+    for module in project.unique_modules():
+        for func in module.functions.values():
+            func._pending = None
+            func._nested.clear()
+            func.parent = None
+            func.cls = None
+        for cls in module.classes.values():
+            cls.methods.clear()
+        module.functions.clear()
+        module.classes.clear()
+    project.modules.clear()
 
 
 def _needs_module(path: Path) -> bool:
