@@ -547,7 +547,8 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
             slow, classification, reaches, loop, on_commit, reach.tier
         )
         if slow.kind == "task" and slow.lib in settings.inline:
-            kind, disposition, severity = FindingKind.FAKE_ASYNC, Disposition.DEFER, Severity.HIGH
+            # The enqueue stays "deferred" (the task rule's word); the finding says the backend defeats it.
+            kind, severity = FindingKind.FAKE_ASYNC, Severity.HIGH
             reason = (
                 f"Task enqueue ({slow.target}) with {settings.inline[slow.lib]}: the work still runs inside "
                 "the request; configure a real worker, or the request keeps paying for it."
