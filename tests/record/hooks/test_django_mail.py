@@ -160,6 +160,27 @@ def test_refused_connection_records_the_error_and_the_site_sees_its_own_exceptio
     assert (call["messages"], call["recipients"]) == (1, 2)
 
 
+def test_a_failure_the_backend_swallows_is_still_recorded(client: Client) -> None:
+    # fail_silently: the site sees nothing, the mail never left; the record says why.
+    port = free_port()
+
+    def send() -> int:
+        if HAS_MAILERS:
+            connection = mail.mailers.default
+        else:
+            connection = mail.get_connection(fail_silently=True)
+        message = mail.EmailMessage("S", "b", "a@example.com", ["b@example.com"])
+        sent: int = connection.send_messages([message])
+        return sent
+
+    STATE["run"] = send
+    options = {"fail_silently": True} if HAS_MAILERS else {}
+    with use_mailer(SMTP, host="127.0.0.1", port=port, timeout=5, **options), capture_records() as records:
+        assert client.get("/mail-tasks/run/").content == b"0"
+    (call,) = _email_calls(records)
+    assert (call["messages"], call["error"]) == (1, "ConnectionRefusedError")
+
+
 def test_a_backend_class_defined_after_start_up_is_patched_when_defined(client: Client) -> None:
     class LateBackend(BaseEmailBackend):
         sent: list[Any] = []

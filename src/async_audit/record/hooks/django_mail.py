@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar, Token
 from typing import Any
 
 import django.core.mail  # noqa: F401 - patched below, as django.core.mail.import_string
@@ -31,7 +32,7 @@ from django.core.mail.backends.base import BaseEmailBackend
 
 from async_audit.record.guard import guarded
 from async_audit.record.hooks.base import MARKER, Hook
-from async_audit.record.trace import begin_call, current_trace
+from async_audit.record.trace import Call, begin_call, current_trace
 
 try:  # Django >= 6.1: the mailers handler loads MAILERS backends through its own import_string.
     import django.core.mail.handler as _mail_handler
@@ -39,6 +40,17 @@ except ImportError:  # pragma: no cover - Django < 6.1
     _mail_handler = None  # type: ignore[assignment]
 
 _names: dict[type, str] = {}
+
+# The email call running in this context. A layer under it (smtplib) whose failure the backend swallows
+# (``fail_silently``) reports it here, so that mail which never left does not look like a success.
+current_email: ContextVar[Call | None] = ContextVar("async_audit_email", default=None)
+
+
+def note_swallowed_error(exc: BaseException) -> None:
+    """Record ``exc`` on the running email call unless the call already has an error."""
+    call = current_email.get()
+    if call is not None and call.data.get("error") is None:
+        call.set(error=type(exc).__name__)
 
 
 def dotted_name(cls: type) -> str:
@@ -108,15 +120,25 @@ def _wrap_send_messages(original: Callable[..., Any]) -> Callable[..., Any]:
         call = begin_call("email", "django.mail", depth=2, **fields)
         if call is None:
             return original(self, *args, **kwargs)
+        token = current_email.set(call)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             _finish(call, counting, exc)
             raise
+        finally:
+            _reset(token)
         _finish(call, counting, None)
         return result
 
     return send_messages
+
+
+def _reset(token: Token[Call | None]) -> None:
+    try:
+        current_email.reset(token)
+    except ValueError:  # finished in another context than it began in
+        current_email.set(None)
 
 
 def _finish(call: Any, counting: _Counting | None, exc: BaseException | None) -> None:
@@ -142,11 +164,14 @@ def _wrap_connection_method(original: Callable[..., Any]) -> Callable[..., Any]:
         call = begin_call("email", "django.mail", depth=2, backend=backend, messages=0, recipients=0)
         if call is None:
             return original(self, *args, **kwargs)
+        token = current_email.set(call)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             call.fail(exc)
             raise
+        finally:
+            _reset(token)
         call.finish()
         return result
 

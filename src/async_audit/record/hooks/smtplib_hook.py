@@ -18,7 +18,7 @@ from typing import Any
 
 from async_audit.record.guard import guarded
 from async_audit.record.hooks.base import Hook
-from async_audit.record.hooks.django_mail import dotted_name
+from async_audit.record.hooks.django_mail import dotted_name, note_swallowed_error
 from async_audit.record.trace import begin_call, current_trace
 
 
@@ -59,7 +59,9 @@ def _session_fields(self: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) ->
 Fields = Callable[[Any, tuple[Any, ...], dict[str, Any]], dict[str, Any]]
 
 
-def _wrapper(fields: Fields) -> Callable[[Any], Any]:
+def _wrapper(fields: Fields, *, sends: bool = True) -> Callable[[Any], Any]:
+    """``sends``: a failure here means the mail did not go (not so for QUIT, which Django forgives)."""
+
     def make_wrapper(original: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(original)
         def method(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -70,7 +72,15 @@ def _wrapper(fields: Fields) -> Callable[[Any], Any]:
                 described = fields(self, args, kwargs)
             call = begin_call("email", "smtplib", depth=2, **described)
             if call is None:
-                return original(self, *args, **kwargs)
+                if not sends:
+                    return original(self, *args, **kwargs)
+                # Inside Django's SMTP backend: with fail_silently it swallows this error, so its email
+                # call is told here.
+                try:
+                    return original(self, *args, **kwargs)
+                except Exception as exc:
+                    note_swallowed_error(exc)
+                    raise
             try:
                 result = original(self, *args, **kwargs)
             except BaseException as exc:
@@ -95,5 +105,7 @@ class SmtplibHook(Hook):
         self.patch(smtplib.SMTP, "sendmail", _wrapper(_sendmail_fields))
         self.patch(smtplib.SMTP, "send_message", _wrapper(_send_message_fields))
         # ``with SMTP(...)`` ends in __exit__, which sends QUIT itself rather than through quit().
-        for attr in ("connect", "starttls", "login", "quit", "__exit__"):
+        for attr in ("connect", "starttls", "login"):
             self.patch(smtplib.SMTP, attr, _wrapper(_session_fields))
+        for attr in ("quit", "__exit__"):
+            self.patch(smtplib.SMTP, attr, _wrapper(_session_fields, sends=False))
