@@ -149,8 +149,8 @@ def environ_for(path: str) -> dict[str, Any]:
 App = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
-def one_request(app: App, template: dict[str, Any]) -> tuple[int, str]:
-    """Time one request through the WSGI callable: the call, the body, and ``close()``."""
+def one_request(app: App, template: dict[str, Any]) -> tuple[int, int, str]:
+    """One request through the WSGI callable (the call, the body, ``close()``): wall and thread CPU ns."""
     status: list[str] = []
 
     def start_response(s: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
@@ -159,6 +159,7 @@ def one_request(app: App, template: dict[str, Any]) -> tuple[int, str]:
 
     environ = dict(template)
     environ["wsgi.input"] = io.BytesIO(b"")
+    cpu = time.thread_time_ns()
     start = time.perf_counter_ns()
     result = app(environ, start_response)
     try:
@@ -168,28 +169,38 @@ def one_request(app: App, template: dict[str, Any]) -> tuple[int, str]:
         close = getattr(result, "close", None)
         if close is not None:
             close()
-    return time.perf_counter_ns() - start, status[0]
+    wall = time.perf_counter_ns() - start
+    return wall, time.thread_time_ns() - cpu, status[0]
 
 
 def measure(app: App, path: str, warmup: int, min_n: int, max_n: int, seconds: float) -> dict[str, Any]:
     template = environ_for(path)
     for _ in range(warmup):
-        _, status = one_request(app, template)
+        _, _, status = one_request(app, template)
         if not status.startswith("200"):
             raise SystemExit(f"{path} answered {status}")
-    times: list[int] = []
+    walls: list[int] = []
+    cpus: list[int] = []
     began = time.perf_counter()
+    process_cpu = time.process_time_ns()
     deadline = began + seconds
-    while len(times) < max_n and (len(times) < min_n or time.perf_counter() < deadline):
-        elapsed, status = one_request(app, template)
-        times.append(elapsed)
-    wall = time.perf_counter() - began
+    while len(walls) < max_n and (len(walls) < min_n or time.perf_counter() < deadline):
+        wall, cpu, status = one_request(app, template)
+        walls.append(wall)
+        cpus.append(cpu)
+    process_cpu = time.process_time_ns() - process_cpu
+    elapsed = time.perf_counter() - began
+    n = len(walls)
     return {
-        "n": len(times),
-        "median_us": statistics.median(times) / 1000,
-        "mean_us": statistics.fmean(times) / 1000,
-        # Wall time per request includes what background threads (a writer, a span exporter) took from us.
-        "wall_us": wall * 1e6 / len(times),
+        "n": n,
+        "median_us": statistics.median(walls) / 1000,
+        "mean_us": statistics.fmean(walls) / 1000,
+        # CPU time is what the request cost the machine, whoever else was running on it: on a shared
+        # machine it is far steadier than wall time, which counts the time other processes held the core.
+        "cpu_median_us": statistics.median(cpus) / 1000,
+        # All threads of the process (a record writer, a span exporter) over the run, per request.
+        "process_cpu_us": process_cpu / n / 1000,
+        "wall_us": elapsed * 1e6 / n,
         "status": status,
     }
 
