@@ -178,10 +178,12 @@ def test_http_client_putrequest_flow(fake_api: FakeApi) -> None:
 
 def test_http_client_request_written_by_hand(fake_api: FakeApi) -> None:
     response, records = fetch("wsgi", f"/http/http-client/?port={fake_api.port}&mode=handwritten")
-    assert json.loads(response.content) == {"statuses": [200]}
+    assert json.loads(response.content) == {"statuses": [200]}, (response.content, fake_api.seen)
     call = _only_call(records)
     # Read by hand, not by getresponse: the status is unknown, the call ends when the connection closes.
-    assert (call["method"], call["path"], call["status"], call["error"]) == ("PATCH", MASKED, None, None)
+    assert (call["method"], call["path"], call["status"], call["error"]) == ("PATCH", MASKED, None, None), (
+        call
+    )
 
 
 def test_response_never_read_ends_at_close(proto: str, fake_api: FakeApi) -> None:
