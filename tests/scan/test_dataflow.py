@@ -123,3 +123,30 @@ def test_qualified_lambda_and_comprehension_names(tmp_path: Path) -> None:
     assert dataflow.result_reaches_response(tmp_path, lam) is False
     comp = CallSite("v.py", 6, "view.<locals>.<listcomp>")
     assert dataflow.result_reaches_response(tmp_path, comp) is True
+
+
+def test_helper_return_followed_into_callers_in_other_files(tmp_path: Path) -> None:
+    (tmp_path / "crm.py").write_text(
+        "import requests\n"
+        "def push(email):\n"
+        "    response = requests.post('https://crm.example.com', json={'e': email}, timeout=5)\n"
+        "    if response.status_code == 409:\n"
+        "        return None\n"
+        "    return response.json()['id']\n"
+        "def fetch(pk):\n"
+        "    return requests.get(f'https://crm.example.com/{pk}', timeout=5).json()\n"
+    )
+    (tmp_path / "views.py").write_text(
+        "from django.shortcuts import redirect, render\n"
+        "from crm import fetch, push\n"
+        "def signup(request):\n"
+        "    contact = push('a@example.com')\n"
+        "    if contact:\n"
+        "        request.session['seen'] = True\n"
+        "    return redirect('/')\n"
+        "def profile(request, pk):\n"
+        "    return render(request, 'p.html', {'crm': fetch(pk)})\n"
+    )
+    dataflow.clear_cache()
+    assert dataflow.result_reaches_response(tmp_path, CallSite("crm.py", 3, "push")) is False
+    assert dataflow.result_reaches_response(tmp_path, CallSite("crm.py", 8, "fetch")) is True

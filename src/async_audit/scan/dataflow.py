@@ -126,8 +126,9 @@ _cache = ModuleCache()
 
 
 def clear_cache() -> None:
-    """Forget parsed modules (tests that rewrite files in place within one mtime tick need this)."""
+    """Forget parsed modules and callers (for tests that rewrite files in place within one mtime tick)."""
     _cache.clear()
+    _trees.clear()
 
 
 def result_reaches_response(source_root: Path, site: CallSite) -> bool | None:
@@ -146,7 +147,66 @@ def result_reaches_response(source_root: Path, site: CallSite) -> bool | None:
     call = call_at(module, site.line, site.function)
     if call is None:
         return None
-    return call_reaches_response(module, call)
+    return call_reaches_response(module, call, _tree_callers(Path(source_root)))
+
+
+class _TreeCallers:
+    """The calls of a function anywhere under a source tree, found by name: a helper's value reaches the
+    response only if one of its callers passes it on. Only files that mention the name are parsed."""
+
+    _MAX_CALLERS = 40  # a name this common says nothing about one function
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._paths: list[Path] | None = None
+        self._found: dict[tuple[str, bool], list[tuple[ParsedModule, ast.Call]] | None] = {}
+
+    def __call__(
+        self, module: ParsedModule, func: FunctionNode
+    ) -> list[tuple[ParsedModule, ast.Call]] | None:
+        key = (func.name, isinstance(module.parents.get(func), ast.ClassDef))
+        if key not in self._found:
+            self._found[key] = self._search(*key)
+        return self._found[key]
+
+    def _search(self, name: str, method: bool) -> list[tuple[ParsedModule, ast.Call]] | None:
+        from async_audit.scan.project import discover
+
+        if self._paths is None:
+            self._paths = list(discover(self.root))
+        needle = name.encode()
+        found: list[tuple[ParsedModule, ast.Call]] = []
+        for path in self._paths:
+            try:
+                if needle not in path.read_bytes():
+                    continue
+            except OSError:
+                continue
+            parsed = _cache.get(path)
+            if parsed is None:
+                continue
+            for node in ast.walk(parsed.tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                callee = node.func
+                if (isinstance(callee, ast.Attribute) and callee.attr == name) or (
+                    not method and isinstance(callee, ast.Name) and callee.id == name
+                ):
+                    found.append((parsed, node))
+                    if len(found) > self._MAX_CALLERS:
+                        return None
+        return found
+
+
+_trees: dict[Path, _TreeCallers] = {}
+
+
+def _tree_callers(root: Path) -> _TreeCallers:
+    key = root.resolve()
+    known = _trees.get(key)
+    if known is None:
+        known = _trees[key] = _TreeCallers(key)
+    return known
 
 
 def call_at(module: ParsedModule, line: int, function: str | None) -> ast.Call | None:
@@ -443,7 +503,7 @@ class _Flow:
             return True
         calls = self.calls_of(module, func)
         if not calls:
-            return True  # a helper called from elsewhere: its caller may well show the value
+            return True  # nobody in the tree calls it: Django does (a view), or it is a helper of a helper
         return _combine(self.up(caller_module, call, hops - 1) for caller_module, call in calls)
 
     def calls_of(self, module: ParsedModule, func: FunctionNode) -> list[tuple[ParsedModule, ast.Call]]:
