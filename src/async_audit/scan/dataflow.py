@@ -267,7 +267,10 @@ def call_reaches_response(
     module: ParsedModule, call: ast.Call, callers: CallerLookup | None = None
 ) -> bool | None:
     """Whether the value of ``call`` (a node of ``module.tree``) reaches the response; see the module doc."""
-    return _Flow(module, callers).start(call)
+    try:
+        return _Flow(module, callers).start(call)
+    except RecursionError:
+        return None  # a chain of thousands of reassignments: too long to follow
 
 
 def _combine(verdicts: Iterable[Verdict]) -> Verdict:
