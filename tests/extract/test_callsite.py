@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import py_compile
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -240,3 +242,34 @@ def test_an_async_view_gets_a_snippet() -> None:
 def test_a_line_outside_any_function_gives_no_plan() -> None:
     assert analyze("X = 1\n", "app/settings.py", 1, None, ProjectInfo(None, frozenset())) is None
     assert analyze("def broken(:\n", "app/views.py", 1, None, ProjectInfo(None, frozenset())) is None
+
+
+@pytest.mark.parametrize("backend", ["django_tasks", "huey"])
+def test_every_call_statement_of_a_project_at_once(backend: str, tmp_path: Path) -> None:
+    """A finding at every call statement of every function: one patch that applies, and clean code after."""
+    project = tmp_path / "billing"
+    shutil.copytree(BILLING, project, ignore=shutil.ignore_patterns("__pycache__"))
+    findings = []
+    for path in sorted(project.rglob("*.py")):
+        rel = path.relative_to(project).as_posix()
+        for function in ast.walk(ast.parse(path.read_text())):
+            if isinstance(function, ast.FunctionDef):
+                for node in ast.walk(function):
+                    if isinstance(node, ast.Expr) and isinstance(node.value, ast.Call):
+                        site = CallSite(rel, node.lineno, function.name)
+                        findings.append(make_finding(site, category=Category.COMPUTE, view=None))
+    assert len(findings) == 7
+    out = tmp_path / "out"
+
+    written = write_stubs(report_of(*findings), backend, out, project)
+
+    install(out, project, written)
+    changed = [
+        Path(line[6:]) for line in (out / "call-sites.patch").read_text().splitlines() if line[:6] == "+++ b/"
+    ]
+    assert changed
+    generated = [p.relative_to(out.resolve()) for p in written if p.suffix == ".py"]
+    for path in project.rglob("*.py"):
+        py_compile.compile(str(path), doraise=True)
+    lint = ruff([*changed, *generated], project)
+    assert lint.returncode == 0, lint.stdout

@@ -43,7 +43,7 @@ class Call:
         inner = indent + "    "
         lines = [f"{self.func}("]
         for arg in self.args:
-            text = arg if isinstance(arg, str) else arg.format(inner, width)
+            text = arg if isinstance(arg, str) else arg.format(inner, width - 1)  # its trailing comma
             lines.append(f"{inner}{text},")
         lines.append(f"{indent})")
         return "\n".join(lines)

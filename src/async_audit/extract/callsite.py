@@ -255,6 +255,7 @@ class _Binding:
     index: int | None = None  # position in a tuple target
     annotation: cst.BaseExpression | None = None
     statement: cst.SimpleStatementLine | None = None  # the one-line assignment, to rebuild in the task
+    imported: ImportSpec | None = None  # an import inside the function: the task imports it the same way
 
 
 class _Analyzer:
@@ -456,6 +457,12 @@ class _BindingCollector(cst.CSTVisitor):
                 self.out[small.target.value] = _Binding("assign", small.value, annotation=ann, statement=node)
             elif isinstance(small, cst.AugAssign) and isinstance(small.target, cst.Name):
                 self.out[small.target.value] = _Binding("aug")
+            elif isinstance(small, (cst.Import, cst.ImportFrom)):
+                found: dict[str, ImportSpec | str] = {}
+                self.an._bind_small(small, found)
+                for local, spec in found.items():
+                    if isinstance(spec, ImportSpec):
+                        self.out[local] = _Binding("import", imported=spec, statement=node)
 
     def _assign(
         self, target: cst.BaseExpression, value: cst.BaseExpression, node: cst.SimpleStatementLine
@@ -494,6 +501,7 @@ class _Planner:
         self.locals = self._function_bindings()
         self.done: set[str] = set()
         self.prelude_nodes: list[cst.SimpleStatementLine] = []
+        self.import_nodes: list[cst.SimpleStatementLine] = []  # imports inside the function the work used
         self.class_model = self._class_model()
 
     # -- bindings in the function ---------------------------------------------------------------------
@@ -811,11 +819,16 @@ class _Planner:
         if local in self.done:
             return
         self.done.add(local)
+        binding = self.locals[local]
+        if binding.imported is not None:
+            self.plan.local_imports.append(binding.imported)
+            if binding.statement is not None and len(binding.statement.body) == 1:
+                self.import_nodes.append(binding.statement)
+            return
         model = self.model_of(local)
         if model is not None:
             self._model_param(local, model, local)
             return
-        binding = self.locals[local]
         if (
             binding.kind == "assign"
             and binding.statement is not None
@@ -1068,7 +1081,7 @@ def _plan(an: _Analyzer, fn: cst.FunctionDef, stmt: cst.CSTNode, line: int) -> C
     prelude = sorted(dict.fromkeys(planner.prelude_nodes), key=lambda s: an.range(s).start.line)
     plan.prelude = [planner.rendered(s).strip("\n") for s in prelude]
     plan.body = planner.rendered(work).strip("\n")
-    plan.removals = _dead_after_move(an, fn, unit, prelude)
+    plan.removals = _dead_after_move(an, fn, unit, [*prelude, *dict.fromkeys(planner.import_nodes)])
     everything = _Names()
     unit.visit(everything)
     for name in everything.loads:
@@ -1141,19 +1154,38 @@ def _dead_after_move(
             block = an.parents.get(stmt)
             if not isinstance(block, cst.IndentedBlock) or len(block.body) < 2:
                 continue
-            assign = stmt.body[0]
-            if not isinstance(assign, (cst.Assign, cst.AnnAssign)):
-                continue
-            target = assign.targets[0].target if isinstance(assign, cst.Assign) else assign.target
-            if not isinstance(target, cst.Name):
+            bound = _bound_by(stmt)
+            if not bound:
                 continue
             ignored = name_ids(unit) | name_ids(stmt)
             for other in dead:
                 ignored |= name_ids(other)
-            if not any(n.value == target.value and id(n) not in ignored for n in names.loads):
+            if not any(n.value in bound and id(n) not in ignored for n in names.loads):
                 dead.append(stmt)
                 changed = True
     return [(an.range(s).start.line, an.range(s).start.column) for s in dead]
+
+
+def _bound_by(stmt: cst.SimpleStatementLine) -> set[str]:
+    """The names a one-line assignment or import binds (empty for anything else)."""
+    small = stmt.body[0]
+    if (
+        isinstance(small, cst.Assign)
+        and len(small.targets) == 1
+        and isinstance(small.targets[0].target, cst.Name)
+    ):
+        return {small.targets[0].target.value}
+    if isinstance(small, cst.AnnAssign) and isinstance(small.target, cst.Name):
+        return {small.target.value}
+    if (
+        isinstance(small, cst.Import)
+        or isinstance(small, cst.ImportFrom)
+        and not isinstance(small.names, cst.ImportStar)
+    ):
+        names = small.names
+        assert not isinstance(names, cst.ImportStar)
+        return {_alias_asname(a) or (_dotted(a.name) or "").split(".")[0] for a in names}
+    return set()
 
 
 def rewrite_module(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import jinja2
+from libcst import ParserSyntaxError
 
 from async_audit.analyze.model import CallSite, Category, Finding, FindingKind, Report, Stub
 from async_audit.errors import InputError
@@ -101,6 +102,17 @@ def _choose_plan(finding: Finding, project: ProjectInfo, cache: dict[str, str | 
         plans.append(plan)
     usable = [p for p in plans if not p.orm_write] or plans
     return usable[0] if usable else None
+
+
+def _compiles(spec: TaskSpec) -> bool:
+    from async_audit.extract.base import indent_code
+
+    try:
+        body = "\n".join(indent_code(part, "    ") for part in [*spec.prelude, spec.body] if part.strip())
+        compile(f"def _task():\n{body}\n", spec.path, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError, ParserSyntaxError):
+        return False
+    return True
 
 
 def _task_location(rel_file: str | None, view: str | None, project: ProjectInfo) -> tuple[str, str]:
@@ -260,6 +272,10 @@ def prepare(findings: list[Finding], source_root: Path | None) -> list[Prepared]
             out.append(Prepared(finding, shared.spec, shared.plan))
             continue
         spec = spec_for(finding, plan, project)
+        if plan is not None and not _compiles(spec):
+            # The moved code cannot stand in a plain function (an await, a break out of its loop): the task
+            # is made from the facts, and the snippet keeps the reasons read from the call site.
+            spec = spec_for(finding, None, project)
         spec.name = unique(spec.name, names.setdefault(spec.module, set()))
         prepared = Prepared(finding, spec, plan)
         if plan is not None:
@@ -290,7 +306,7 @@ def _stub(item: Prepared, gen: StubGenerator, env: jinja2.Environment, project: 
     )
     if plan is not None and plan.rewritable and project.root is not None:
         old = (project.root / plan.file).read_text(encoding="utf-8")
-        new = rewrite_module(old, [_change(gen, spec, plan)], project.first_party)
+        new = rewrite_module(old, [_change(gen, spec, plan)], project.first_party | spec.first_party)
         stub.patch = unified_diff(old, new, plan.file)
         stub.rewritten = True
     else:
@@ -382,6 +398,7 @@ def _call_site_changes(
     """One diff over every rewritable call site (each file rewritten once), and snippets for the rest."""
     snippets: list[str] = []
     by_file: dict[str, list[tuple[CallSitePlan, str, list[ImportSpec]]]] = {}
+    specs_by_file: dict[str, list[TaskSpec]] = {}
     seen: set[int] = set()
     for item in items:
         if id(item.spec) in seen:
@@ -390,13 +407,15 @@ def _call_site_changes(
         plan = item.plan
         if plan is not None and plan.rewritable and project.root is not None:
             by_file.setdefault(plan.file, []).append(_change(gen, item.spec, plan))
+            specs_by_file.setdefault(plan.file, []).append(item.spec)
         else:
             snippets.append(_snippet(gen, env, item.spec, plan))
     parts = []
     for rel, changes in sorted(by_file.items()):
         assert project.root is not None
         old = (project.root / rel).read_text(encoding="utf-8")
-        parts.append(unified_diff(old, rewrite_module(old, changes, project.first_party), rel))
+        first_party = project.first_party.union(*(plan_spec.first_party for plan_spec in specs_by_file[rel]))
+        parts.append(unified_diff(old, rewrite_module(old, changes, first_party), rel))
     return "".join(parts), snippets
 
 
