@@ -96,7 +96,7 @@ def test_a_user_template_overrides_one_backends_decorator(tmp_path: Path) -> Non
     stub = generate_stub(make_finding(SIGNUP), "celery", templates=templates)
 
     assert '@shared_task(queue="email")\ndef signup_email(' in stub.code
-    assert "Run signup_email by hand" in stub.command  # the other templates are the packaged ones
+    assert "Run the signup_email task by hand." in stub.command  # the other templates are the packaged ones
 
 
 def test_template_errors_are_input_errors(tmp_path: Path) -> None:
