@@ -430,6 +430,60 @@ def stubs(
         click.echo(f"Warning: {warning}", err=True)
 
 
+@cli.command("import-silk")
+@click.argument("database", required=False)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="silk-records.jsonl",
+    show_default=True,
+    help="Record file to write (JSON Lines), for `async-audit report`.",
+)
+@click.option(
+    "--slow-sql-ms",
+    type=click.FloatRange(min=0),
+    default=100.0,
+    show_default=True,
+    help="Statements at least this slow become `sql` calls (every statement counts in the request's db).",
+)
+@click.option("--settings", "settings_module", help="The site's settings module: routes from its URLconf.")
+@click.option("--urlconf", help="The site's URLconf module, when its settings cannot be loaded here.")
+@click.option(
+    "--project-root",
+    help="The project's directory on the host silk ran on; file paths are made relative to it.",
+)
+def import_silk_command(
+    database: str | None,
+    out: Path,
+    slow_sql_ms: float,
+    settings_module: str | None,
+    urlconf: str | None,
+    project_root: str | None,
+) -> None:
+    """Turn the requests django-silk recorded into record files, for a site that already runs silk.
+
+    DATABASE is the SQLite file or the postgresql:// URL silk writes to. Inside a site (manage.py
+    async_audit import-silk) it defaults to the site's own silk database, and routes come from its URLconf.
+    """
+    from async_audit import silk
+
+    if database is None:
+        state = click.get_current_context().find_object(CliState)
+        if state is None or not state.default_sources:
+            raise click.UsageError("give DATABASE: silk's SQLite file or a postgresql:// URL")
+        stats = silk.import_silk_django(out, slow_sql_ms=slow_sql_ms)
+    else:
+        resolver = silk.django_resolver(settings_module, urlconf) if settings_module or urlconf else None
+        stats = silk.import_silk(
+            database, out, slow_sql_ms=slow_sql_ms, project_root=project_root, resolver=resolver
+        )
+    click.echo(stats.out)
+    click.echo(stats.summary(), err=True)
+    for note in stats.notes:
+        click.echo(f"Note: {note}", err=True)
+
+
 @cli.command()
 def budgets() -> None:
     """List the request timeouts of common platforms, with their sources."""

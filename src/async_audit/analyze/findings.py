@@ -72,12 +72,14 @@ def _quantiles(grouped: Any, column: str, index: pd.Index) -> np.ndarray:
 def endpoint_stats(requests: pd.DataFrame, calls: pd.DataFrame, budgets: Budgets) -> pd.DataFrame:
     """One row per (method, route): counts, percentiles, budgets, deferrable time and projections."""
     eid = requests.groupby(ENDPOINT_KEYS, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    unfinished = requests["status"].to_numpy() == 0
     frame = pd.DataFrame(
         {
             "eid": eid,
             "ms": requests["ms"].to_numpy(),
-            "over_budget": requests["ms"].to_numpy() > budgets.platform_ms,
-            "over_user_budget": requests["ms"].to_numpy() > budgets.user_ms,
+            # Status 0: a request that never finished (imported from silk), taken to have hit the budget.
+            "over_budget": (requests["ms"].to_numpy() > budgets.platform_ms) | unfinished,
+            "over_user_budget": (requests["ms"].to_numpy() > budgets.user_ms) | unfinished,
             "error": requests["status"].to_numpy() >= 500,
             "deferrable_ms": requests["deferrable_ms"].to_numpy(),
             "projected_ms": requests["projected_ms"].to_numpy(),

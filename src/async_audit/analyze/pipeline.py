@@ -64,8 +64,9 @@ def _sources(rec: Recordings, options: AnalysisOptions, reaches_available: bool)
     if stats.records_lost:
         notes.append(f"The recorder lost {stats.records_lost} records (full queue or failed writes).")
     notes.append("Percentiles interpolate linearly between the nearest recorded values.")
+    kind, silk_notes = _silk_notes(rec.requests)
     return Sources(
-        kind="recorded",
+        kind=kind or "recorded",
         paths=list(stats.paths),
         files=stats.files,
         records=stats.records,
@@ -79,7 +80,7 @@ def _sources(rec: Recordings, options: AnalysisOptions, reaches_available: bool)
         records_lost=stats.records_lost,
         requests_unsampled=stats.requests_unsampled,
         source_root=str(options.source_root) if options.source_root is not None else None,
-        notes=notes,
+        notes=silk_notes + notes,
     )
 
 
@@ -101,7 +102,7 @@ def analyze(rec: Recordings, options: AnalysisOptions) -> Report:
         .pipe(classify.mark_deferrable)
         .pipe(timeline.exclusive_time, rec.requests)
     )
-    requests = rec.requests.pipe(timeline.retime, calls)
+    requests = rec.requests.pipe(_unfinished_run_to_budget, budgets).pipe(timeline.retime, calls)
     endpoints = findings.endpoint_stats(requests, calls, budgets)
     from_source = options.source_root is not None and reaches is not None
     ids = requests["id"].to_numpy()
@@ -115,6 +116,45 @@ def analyze(rec: Recordings, options: AnalysisOptions) -> Report:
         examples=findings.examples(requests, calls, endpoints),
     )
     return report
+
+
+def _unfinished_run_to_budget(requests: pd.DataFrame, budgets: Budgets) -> pd.DataFrame:
+    """Requests that never finished (status 0, from silk: a worker killed at the timeout, most often) are
+    taken to have run until the platform budget; their recorded ``ms`` is only what was seen of them."""
+    unfinished = requests["status"].to_numpy() == 0
+    if not unfinished.any():
+        return requests
+    out: pd.DataFrame = requests.copy(deep=False)
+    out["ms"] = np.where(
+        unfinished, np.maximum(requests["ms"].to_numpy(), budgets.platform_ms), requests["ms"]
+    )
+    return out
+
+
+def _silk_notes(requests: pd.DataFrame) -> tuple[str | None, list[str]]:
+    """The kind of source when records came from django-silk (``proto`` "silk"), and what that data lacks."""
+    silk = (requests["proto"] == "silk").to_numpy()
+    if not silk.any():
+        return None, []
+    notes = [
+        "Imported from django-silk, which records no outbound HTTP calls and no email: the slow third-party "
+        "work this report looks for is invisible in it. Install async-audit's recorder (AuditMiddleware) to "
+        "see it; silk's data shows SQL and silk_profile blocks only."
+    ]
+    unfinished = int(((requests["status"] == 0).to_numpy() & silk).sum())
+    if unfinished:
+        notes.append(
+            f"{unfinished} requests silk never finished (status 0: no end time, often a worker killed at the "
+            "timeout) count as over every budget and as running until the platform budget."
+        )
+    routes = requests["route"].astype(object).to_numpy()
+    masked = sum(1 for r, s in zip(routes, silk, strict=False) if s and isinstance(r, str) and r[:1] == "/")
+    if masked:
+        notes.append(
+            f"{masked} silk requests have no URL pattern: their routes are paths with identifiers masked "
+            "(import with --settings or inside the site to resolve them)."
+        )
+    return ("silk" if silk.all() else "recorded+silk"), notes
 
 
 def _endpoints(stats: pd.DataFrame, ids: np.ndarray) -> list[Endpoint]:

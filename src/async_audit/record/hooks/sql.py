@@ -2,14 +2,20 @@
 
 Every statement on every connection adds to the request's ``db`` count and time; statements slower than
 ``SLOW_SQL_MS`` are recorded as ``sql`` calls, as parameter-free fingerprints. The wrapper joins each
-connection once, when it connects, and costs one ContextVar lookup outside a request.
+connection once, when it connects, and costs one ContextVar lookup outside a request. Where django-silk is
+installed, silk's own statements are left out (a substring test per statement; a short frame walk for
+EXPLAIN and transaction statements only).
 """
 
 from __future__ import annotations
 
+import re
+import sys
 import time
+from types import FrameType
 from typing import Any
 
+from django.apps import apps
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
@@ -45,9 +51,52 @@ def _execute_wrapper(execute: Any, sql: Any, params: Any, many: bool, context: d
                 )
 
 
+# django-silk's own statements (its rows, written in its middleware, and the EXPLAIN it runs after each query)
+# are silk's cost, not the site's: beside silk, the wrapper leaves them out of the request's figures.
+_SILK_TABLE = re.compile(r"[\"`]silk_(?:request|response|sqlquery|profile)")
+_SILK_HEADS = ("EXPLAIN", "BEGIN", "SAVEPOINT", "RELEASE", "ROLLBACK")
+
+
+def _from_silk(sql: Any) -> bool:
+    text = sql if isinstance(sql, str) else str(sql)
+    if "silk_" in text and _SILK_TABLE.search(text):
+        return True
+    if not text[:10].lstrip().upper().startswith(_SILK_HEADS):
+        return False
+    # EXPLAIN and transaction statements: silk's when the innermost frame outside Django is silk's (other than
+    # its ORM patch, which every site query passes through).
+    frame: FrameType | None = sys._getframe(2)
+    while frame is not None:
+        module = str(frame.f_globals.get("__name__", ""))
+        if module.startswith("silk."):
+            return not (module == "silk.sql" and frame.f_code.co_name == "execute_sql")
+        if not module.startswith("django."):
+            return False
+        frame = frame.f_back
+    return False
+
+
+def _execute_wrapper_beside_silk(
+    execute: Any, sql: Any, params: Any, many: bool, context: dict[str, Any]
+) -> Any:
+    if current_trace.get() is not None and _from_silk(sql):
+        return execute(sql, params, many, context)
+    return _execute_wrapper(execute, sql, params, many, context)
+
+
+def _wrapper() -> Any:
+    """The plain wrapper, or the one that leaves silk's statements out where silk is installed."""
+    try:
+        beside_silk = apps.is_installed("silk")
+    except Exception:  # the app registry is not ready: decide by whether silk can be imported at all
+        beside_silk = "silk" in sys.modules
+    return _execute_wrapper_beside_silk if beside_silk else _execute_wrapper
+
+
 def _attach(connection: BaseDatabaseWrapper) -> None:
-    if _execute_wrapper not in connection.execute_wrappers:
-        connection.execute_wrappers.append(_execute_wrapper)
+    wrapper = _wrapper()
+    if wrapper not in connection.execute_wrappers:
+        connection.execute_wrappers.append(wrapper)
 
 
 def _on_connection_created(sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any) -> None:
@@ -67,5 +116,6 @@ class SqlHook(Hook):
     def _uninstall(self) -> None:
         connection_created.disconnect(dispatch_uid="async_audit.sql")
         for connection in connections.all(initialized_only=True):
-            while _execute_wrapper in connection.execute_wrappers:
-                connection.execute_wrappers.remove(_execute_wrapper)
+            for wrapper in (_execute_wrapper, _execute_wrapper_beside_silk):
+                while wrapper in connection.execute_wrappers:
+                    connection.execute_wrappers.remove(wrapper)
