@@ -61,6 +61,19 @@ def test_a_scheduled_task_is_not_inline_even_in_immediate_mode(client: Client) -
     assert mail.outbox == []
 
 
+def test_a_group_is_recorded_as_its_members(client: Client) -> None:
+    from huey.api import group
+
+    views.huey_app.immediate = False
+    members = group([views.huey_notify.s(n) for n in range(3)])
+    views.STATE["run"] = lambda: len(views.huey_app.enqueue(members))
+    with capture_records() as records:
+        assert client.get("/mail-tasks/run/").content == b"3"
+    calls = records[0]["calls"]
+    assert [(c["task"], c["parent"]) for c in calls] == [(NAME, None)] * 3
+    assert views.huey_app.pending_count() == 3
+
+
 def test_an_internal_error_in_the_hook_lets_the_task_run(
     client: Client, monkeypatch: pytest.MonkeyPatch, internal_errors: Any
 ) -> None:
