@@ -13,6 +13,7 @@ _HEX = re.compile(r"^[0-9a-fA-F]{12,}$")
 _NUMERIC = re.compile(r"^[-+]?\d[\d,._-]*$")
 _PREFIXED_ID = re.compile(r"^[A-Za-z]{1,8}_[A-Za-z0-9]{6,}$")  # Stripe-style: cus_9s6XKzkNRiz8i3, pi_3Nx...
 _HAS_DIGIT = re.compile(r"\d")
+_DIGIT_RUN = re.compile(r"\d{3,}")
 
 
 def _is_identifier(segment: str) -> bool:
@@ -53,7 +54,8 @@ def mask_path(path: str) -> str:
         elif "," in segment and all(_is_identifier(part) for part in segment.split(",")):
             out.append("{id}")  # /users/12,13,14
         else:
-            out.append(segment)
+            # Ids inside names (inv-88123.pdf, export_20261128.csv): the digits go, the shape stays.
+            out.append(_DIGIT_RUN.sub("{id}", segment))
     masked = "/".join(out)
     return masked[:512]
 

@@ -21,6 +21,7 @@ everything else. A hook does::
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from contextvars import ContextVar, Token
 from typing import Any
@@ -49,6 +50,7 @@ class Trace:
         "slow_sql_ns",
         "closed",
         "proto",
+        "conns",
     )
 
     def __init__(self, request_id: str, max_calls: int, slow_sql_ms: float, proto: str) -> None:
@@ -64,6 +66,7 @@ class Trace:
         self.slow_sql_ns = int(slow_sql_ms * 1_000_000)
         self.closed = False
         self.proto = proto
+        self.conns: dict[int, tuple[Any, ...]] = {}  # thread id -> that thread's DB connection objects
 
     def close(self) -> list[dict[str, Any]]:
         """Stop recording; calls still running (a thread the view left behind) are cut off here."""
@@ -157,7 +160,7 @@ def begin_call(
             "t": round((start - trace.start_ns) / 1e6, 3),
             "ms": None,
             "parent": parent,
-            "atomic": in_atomic_block(),
+            "atomic": in_atomic_block(trace),
             "site": site,
             "stack": stack,
             "error": None,
@@ -192,7 +195,7 @@ def add_finished_call(
             "t": round((start_ns - trace.start_ns) / 1e6, 3),
             "ms": round((end_ns - start_ns) / 1e6, 3),
             "parent": _open_call.get(),
-            "atomic": in_atomic_block(),
+            "atomic": in_atomic_block(trace),
             "site": site,
             "stack": stack,
             "error": None,
@@ -201,12 +204,22 @@ def add_finished_call(
         calls.append(data)
 
 
-def in_atomic_block() -> bool:
-    """True inside ``transaction.atomic()`` on any connection this thread or task has opened."""
+def in_atomic_block(trace: Trace | None = None) -> bool:
+    """True inside ``transaction.atomic()`` on any database connection of this thread.
+
+    Looking connections up through Django's thread-critical ``Local`` costs microseconds per call, so a
+    trace keeps this thread's connection objects (Django keeps one per alias and thread; closing a
+    connection keeps the object).
+    """
     from django.db import connections
 
-    try:
-        conns = connections.all(initialized_only=True)
-    except TypeError:  # pragma: no cover - Django without initialized_only
-        conns = connections.all()
-    return any(getattr(c, "in_atomic_block", False) for c in conns)
+    if trace is None:
+        return any(getattr(connections[alias], "in_atomic_block", False) for alias in connections)
+    ident = threading.get_ident()
+    conns = trace.conns.get(ident)
+    if conns is None:
+        conns = trace.conns[ident] = tuple(connections[alias] for alias in connections)
+    for conn in conns:
+        if conn.in_atomic_block:
+            return True
+    return False
