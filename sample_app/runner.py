@@ -2,7 +2,8 @@
 
 ``Site`` migrates a fresh SQLite database and starts the site under gunicorn (WSGI, several workers and
 threads) and uvicorn (ASGI), each on an ephemeral loopback port, with the stand-in services' addresses in
-its environment. ``drive`` plays a weighted mix of what Ledgerly's users do, from a small thread pool.
+its environment. ``drive`` plays a weighted mix of what Ledgerly's users do, from a small thread pool, and
+``play`` does it all: services, site, traffic, clean stop.
 
 Import with ``sample_app/`` on ``sys.path`` (``import runner``), as the services are imported as ``services``.
 """
@@ -107,9 +108,21 @@ class Site:
         self.startup_timeout = startup_timeout
         self._own_workdir = workdir is None
         self.keep_workdir = keep_workdir
-        self.workdir = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="ledgerly-"))
-        self.audit_dir = Path(audit_dir) if audit_dir is not None else self.workdir / "audit"
+        self._workdir = Path(workdir) if workdir is not None else None
+        self._audit_dir = Path(audit_dir) if audit_dir is not None else None
         self.servers: dict[str, Server] = {}
+
+    @property
+    def workdir(self) -> Path:
+        """The database and the server logs (and the records, unless ``audit_dir`` says otherwise)."""
+        if self._workdir is None:
+            # Made on first use, so a Site that is never started leaves nothing behind.
+            self._workdir = Path(tempfile.mkdtemp(prefix="ledgerly-"))
+        return self._workdir
+
+    @property
+    def audit_dir(self) -> Path:
+        return self._audit_dir if self._audit_dir is not None else self.workdir / "audit"
 
     # Addresses
 
@@ -184,9 +197,11 @@ class Site:
                 if server._log is not None:
                     server._log.close()
         # A workdir we made goes away, unless it holds the audit records: they are the point of a run.
-        holds_records = self.audit and self.audit_dir.resolve().is_relative_to(self.workdir.resolve())
-        if self._own_workdir and not self.keep_workdir and not holds_records:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+        workdir = self._workdir
+        if workdir is None or not self._own_workdir or self.keep_workdir:
+            return
+        if not (self.audit and self.audit_dir.resolve().is_relative_to(workdir.resolve())):
+            shutil.rmtree(workdir, ignore_errors=True)
 
     def __enter__(self) -> Site:
         self.start()

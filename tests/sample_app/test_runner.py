@@ -265,3 +265,9 @@ def test_the_site_s_requests_are_recorded(site: Site) -> None:
         time.sleep(0.1)
     else:
         pytest.fail(f"no record of GET / in {site.audit_dir}")
+
+
+def test_a_site_never_started_leaves_nothing_behind() -> None:
+    site = Site()
+    site.stop()
+    assert site._workdir is None  # no temporary directory was made
