@@ -349,3 +349,20 @@ def test_task_systems_and_boto3_services(tmp_path: Path) -> None:
     assert libs == {(5, "dramatiq"), (6, "huey"), (7, "rq"), (8, "django_q")}
     assert (9, "defer", "email") in _kinds(report)
     assert not any(line == 10 for line, _, _ in _kinds(report))
+
+
+def test_method_is_decided_per_call_in_one_function_view(tmp_path: Path) -> None:
+    report = _project(
+        tmp_path,
+        "import requests\n"
+        "from django.core.mail import send_mail\n"
+        "from django.shortcuts import redirect, render\n"
+        "def view(request):\n"
+        "    if request.method == 'POST':\n"
+        "        send_mail('s', 'b', 'f@example.com', ['t@example.com'])\n"  # 6
+        "        return redirect('/')\n"
+        "    requests.post('https://hooks.example.com/seen', timeout=2)\n"  # 8
+        "    return render(request, 'form.html')\n",
+    )
+    assert _at(report, "app/views.py", 6).method == "POST"
+    assert _at(report, "app/views.py", 8).method == "GET"

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from async_audit.analyze.model import (
     Budgets,
@@ -34,6 +35,7 @@ from async_audit.scan.source import FunctionNode, ParsedModule, count_lines, no_
 from async_audit.scan.urlconf import UrlConfReader, class_entries
 
 DEFAULT_MAX_DEPTH = 8
+_MAX_ENTRIES_SHOWN = 25  # a helper every view calls: the first few entry points make the point
 _SETTINGS_ENV = re.compile(rb"""DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([\w.]+)['"]""")
 _INLINE_BACKENDS = (
     ("CELERY_TASK_ALWAYS_EAGER", "celery"),
@@ -491,42 +493,42 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
         slow = found.slow
         classification = rules.classify(_facts(slow, settings))
         site = _site(found.func, found.call.node.lineno)
-        entries = []
-        stack: list[CallSite] = [site]
+        entries: list[dict[str, Any]] = []
+        stack: list[CallSite] = []
         loop, atomic, on_commit = found.call.loop, found.call.atomic, found.call.on_commit
         for entry, visits in sorted(
             reach.paths, key=lambda p: (p[0].route is None, p[0].route or "", p[0].view)
         ):
             names, sites, hop_loop, hop_atomic, hop_commit = _chain(entry, visits, found)
-            if entry.method is None:
-                entry.method = _entry_method(entry, visits, found)
+            # Per path: one function view runs different code for GET and for POST.
+            method = entry.method or _entry_method(entry, visits, found)
             entries.append(
                 {
-                    "method": entry.method,
+                    "method": method,
                     "route": entry.route,
                     "view": entry.view,
                     "kind": entry.kind,
                     "chain": names,
                 }
             )
-            if len(sites) > len(stack):
-                stack = sites
+            stack = stack or sites  # the first entry's, like the route and view the finding names
             loop, atomic, on_commit = loop or hop_loop, atomic or hop_atomic, on_commit or hop_commit
         atomic = atomic or (settings.atomic_requests and reach.tier < 2)
-        first = sorted(reach.paths, key=lambda p: (p[0].route is None, p[0].route or "", p[0].view))[0][0]
+        first = entries[0]
         reaches = dataflow.call_reaches_response(found.func.module.parsed, found.call.node, callers)
         evidence = {
             "call": slow.label,
-            "entry_points": entries,
+            "entry_points": entries[:_MAX_ENTRIES_SHOWN],
+            "entry_points_total": len(entries),
             "reaches_response": reaches,
             "in_loop": loop,
             "on_commit": on_commit,
             "timeout": slow.timeout,
         }
-        base = dict(
-            method=first.method,
-            route=first.route,
-            view=first.view,
+        base: dict[str, Any] = dict(
+            method=first["method"],
+            route=first["route"],
+            view=first["view"],
             site=site,
             count=1,
             requests=len(entries),
@@ -555,20 +557,20 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
             )
         findings.append(
             Finding(
-                id=_finding_id(kind.value, first.route, site),
+                id=_finding_id(kind.value, first["route"], site),
                 kind=kind,
                 category=classification.category,
                 disposition=disposition,
                 severity=severity,
                 reason=reason,
                 rule=classification.rule,
-                **base,  # type: ignore[arg-type]
+                **base,
             )
         )
         if loop and slow.kind != "task" or loop and kind is FindingKind.FAKE_ASYNC:
             findings.append(
                 Finding(
-                    id=_finding_id("batch", first.route, site),
+                    id=_finding_id("batch", first["route"], site),
                     kind=FindingKind.BATCH,
                     category=classification.category,
                     disposition=disposition,
@@ -578,13 +580,13 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
                         "(one task for all items, or the service's bulk API)."
                     ),
                     rule=classification.rule,
-                    **base,  # type: ignore[arg-type]
+                    **base,
                 )
             )
         if slow.timeout == "missing":
             findings.append(
                 Finding(
-                    id=_finding_id("no_timeout", first.route, site),
+                    id=_finding_id("no_timeout", first["route"], site),
                     kind=FindingKind.NO_TIMEOUT,
                     category=classification.category,
                     disposition=disposition,
@@ -594,7 +596,7 @@ def _findings(  # noqa: C901 - one finding per call site and kind, assembled in 
                         "the platform kills the request. Pass timeout= (seconds)."
                     ),
                     rule="static:no-timeout",
-                    **base,  # type: ignore[arg-type]
+                    **base,
                 )
             )
     _prioritise(findings)
