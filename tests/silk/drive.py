@@ -1,8 +1,8 @@
 """Drive the silk test site in this process: ``python -m tests.silk.drive RESULT.json``.
 
 Migrates, makes the requests below through the real middlewares (Django's test client), and writes what
-async-audit recorded (``async_audit.testing.capture_records``) to RESULT.json. Settings come from the
-environment (``tests/silk/settings.py``).
+async-audit recorded (``async_audit.testing.capture_records``) to RESULT.json; with a second argument, runs
+``manage.py async_audit import-silk --out`` it. Settings come from the environment (tests/silk/settings.py).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import os
 import sys
 
 REQUESTS: list[tuple[str, str, dict[str, str]]] = [
-    ("POST", "/notes/", {"text": "alpha secret-body-text"}),
+    ("POST", "/notes/", {"text": "alpha secret-body-text"}),  # JSON: silk keeps the body
     ("POST", "/notes/", {"text": "another note"}),
     ("GET", "/notes/", {}),
     ("GET", "/orders/4242/?email=alice@example.com&token=sk_live_abcdef123456", {}),
@@ -22,7 +22,7 @@ REQUESTS: list[tuple[str, str, dict[str, str]]] = [
 ]
 
 
-def main(result_path: str) -> None:
+def main(result_path: str, import_to: str | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.silk.settings")
     import django
 
@@ -34,20 +34,23 @@ def main(result_path: str) -> None:
     from tests.silk.views import WorkerKilled
 
     call_command("migrate", run_syncdb=True, verbosity=0)
-    client = Client(HTTP_AUTHORIZATION="Bearer header-secret-xyz")
+    client = Client(HTTP_AUTHORIZATION="Bearer sk_live_abcdef123456", HTTP_X_CUSTOMER="header-secret-xyz")
     killed = 0
     with capture_records() as records:
         for method, path, data in REQUESTS:
             try:
                 if method == "POST":
-                    client.post(path, data)
+                    client.post(path, data, content_type="application/json")
                 else:
                     client.get(path)
             except WorkerKilled:
                 killed += 1
     with open(result_path, "w", encoding="utf-8") as fh:
         json.dump({"records": list(records), "killed": killed}, fh)
+    if import_to:
+        # manage.py async_audit import-silk, inside the site: silk's database and the site's URLconf.
+        call_command("async_audit", "import-silk", "--out", import_to, "--slow-sql-ms", "0")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], sys.argv[2] if len(sys.argv) > 2 else None)

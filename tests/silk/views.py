@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from silk.profiling.profiler import silk_profile
 
@@ -14,7 +16,7 @@ class WorkerKilled(BaseException):
 
 def notes(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        Note.objects.create(text=request.POST.get("text", ""))
+        Note.objects.create(text=json.loads(request.body).get("text", ""))
     return JsonResponse({"count": Note.objects.count(), "first": list(Note.objects.values_list("id")[:3])})
 
 
