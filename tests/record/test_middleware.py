@@ -126,3 +126,10 @@ def test_async_view_under_asgi_keeps_calls_from_threads() -> None:
     names = [c["name"] for c in record["calls"]]
     assert names == ["async block", "sync_to_async block", "to_thread block"]
     assert all(c["site"]["file"] == "site/views.py" for c in record["calls"])
+
+
+def test_site_root_route_is_the_empty_pattern_not_the_url_name(client: Client) -> None:
+    with capture_records() as records:
+        client.get("/")
+    assert records[0]["route"] == ""
+    assert records[0]["view"] == "tests.site.views.hello"

@@ -23,3 +23,5 @@ urlpatterns.append(path("mail-tasks/", include("tests.site.mail_task_views")))
 
 # Secrets everywhere a request carries them, for the privacy tests.
 urlpatterns.append(path("privacy/", include("tests.site.privacy_views")))
+
+urlpatterns.append(path("", views.hello, name="home"))

@@ -95,12 +95,9 @@ def _finish(trace: Trace, sampled: bool, request: Any, status: int) -> None:
 def _route(match: Any) -> str | None:
     if match is None:
         return None
+    # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), never the path.
     route = getattr(match, "route", None)
-    if route:
-        return str(route)
-    # re_path routes have no ``route`` before Django 2.2 conventions apply; the URL name is the next best.
-    name = getattr(match, "view_name", None)
-    return str(name) if name else None
+    return None if route is None else str(route)
 
 
 def emit(record: dict[str, Any]) -> None:
