@@ -264,7 +264,7 @@ class _Analyzer:
         self.project = project
         self.module_dotted = module_name(rel_file)
         self.is_package = rel_file.endswith("__init__.py")
-        self.wrapper = MetadataWrapper(cst.parse_module(code))
+        self.wrapper = _wrapper(code)
         self.module = self.wrapper.module
         self.pos: Any = self.wrapper.resolve(PositionProvider)
         self.parents: Any = self.wrapper.resolve(ParentNodeProvider)
@@ -1004,7 +1004,13 @@ def analyze(
     return _plan(an, fn, stmt, line)
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=64)
+def _wrapper(code: str) -> MetadataWrapper:
+    # A wrapper keeps the metadata it resolved: analysis and rewrite of one file share one parse.
+    return MetadataWrapper(cst.parse_module(code), unsafe_skip_copy=True)
+
+
+@functools.lru_cache(maxsize=64)
 def _analyzer(code: str, rel_file: str, project: ProjectInfo) -> _Analyzer | None:
     # One parse per file, however many findings it holds (libcst's metadata is the slow part).
     try:
@@ -1194,7 +1200,7 @@ def rewrite_module(
     first_party: frozenset[str] = frozenset(),
 ) -> str:
     """Replace each planned statement with its enqueue code, add the imports, drop imports left unused."""
-    wrapper = MetadataWrapper(cst.parse_module(code))
+    wrapper = _wrapper(code)  # the analysis already resolved its positions
     by_position = {(plan.line, plan.column): new for plan, new, _ in changes}
     removals = {position for plan, _, _ in changes for position in plan.removals}
 
@@ -1265,6 +1271,7 @@ class _Imports:
         self.dotted = dotted
         self.is_package = is_package
         self.first_party = first_party | {dotted.split(".")[0]}
+        self._used: set[str] | None = None
         self.uses_relative = any(
             isinstance(small, cst.ImportFrom) and small.relative for _, small in self._block()
         )
@@ -1305,6 +1312,9 @@ class _Imports:
         return 3 if top in self.first_party else 2
 
     def _used_names(self) -> set[str]:
+        # Import edits never change which names the code reads: one walk per rewrite.
+        if self._used is not None:
+            return self._used
         names: set[str] = set()
 
         class _V(cst.CSTVisitor):
@@ -1318,6 +1328,7 @@ class _Imports:
                 names.add(node.value)
 
         self.module.visit(_V())
+        self._used = names
         return names
 
     def _replace_body(
