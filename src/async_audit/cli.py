@@ -485,6 +485,67 @@ def import_silk_command(
 
 
 @cli.command()
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where the records, reports and stubs go  [default: reports/out/ of the checkout]",
+)
+@click.option(
+    "--steps", type=click.IntRange(min=0), default=240, show_default=True, help="Traffic steps to play."
+)
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=1),
+    default=45.0,
+    show_default=True,
+    help="Seconds of traffic at most.",
+)
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="Seed of the traffic mix and the latencies."
+)
+@click.option("--fast", is_flag=True, help="Stand-in services answer in milliseconds (a quick smoke run).")
+def demo(out: Path | None, steps: int, duration: float, seed: int, fast: bool) -> None:
+    """Run the sample site under real servers with the recorder, drive traffic, and write the reports.
+
+    Starts a local SMTP server and stand-ins for a CRM, Stripe, Elasticsearch and Slack on 127.0.0.1, the
+    Ledgerly sample site under gunicorn and uvicorn, plays a realistic mix of requests, stops everything,
+    then writes the HTML, Markdown and JSON reports and the task stubs.
+    """
+    from async_audit.demo import default_out_dir, run_demo
+
+    out_dir = out if out is not None else default_out_dir()
+    with progress("Traffic") as on_progress:
+        result = run_demo(
+            out_dir,
+            steps=steps,
+            duration=duration,
+            seed=seed,
+            fast=fast,
+            progress=on_progress,
+            on_phase=lambda name: click.echo(f"{name.capitalize()}...", err=True),
+        )
+    statuses = ", ".join(f"{code}: {n}" for code, n in result.statuses.items())
+    click.echo(
+        f"{result.requests} requests ({statuses}); services received "
+        + ", ".join(f"{n} {what.replace('_', ' ')}" for what, n in result.received.items())
+    )
+    for error in result.errors[:5]:
+        click.echo(f"  traffic error: {error}", err=True)
+    click.echo(summary_line(result.report))
+    top = [f for f in result.report.findings if f.kind.value in ("defer", "batch")][:3]
+    for finding in top:
+        where = f"{finding.site.file}:{finding.site.line}" if finding.site.file else "(no call site)"
+        click.echo(
+            f"  {finding.priority}. {finding.kind.value} {finding.category.value} at {where} "
+            f"on {finding.method} {finding.route}: saves {finding.savings_ms_per_request:,.0f} ms per request"
+        )
+    click.echo(f"Stubs: {len(result.stubs)} files in {out_dir / 'stubs'}")
+    html = next((p for p in result.reports if p.suffix == ".html"), None)
+    click.echo(f"Open: {html or out_dir}")
+
+
+@cli.command()
 def budgets() -> None:
     """List the request timeouts of common platforms, with their sources."""
     from async_audit.analyze import KNOWN_BUDGETS
