@@ -19,7 +19,6 @@ USE_TZ = True
 ROOT_URLCONF = "tests.silk.urls"
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
-    "django.contrib.auth",
     "silk",
     "async_audit",
     "tests.site",

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +17,7 @@ import pytest
 from async_audit.analyze import AnalysisOptions, build_report
 from async_audit.analyze._parse import parse_objects
 from async_audit.silk import import_silk
-from tests.silk.conftest import SilkRun
+from tests.silk.conftest import ROOT, SilkRun
 
 SECRETS = ("alice", "example.com", "sk_live", "abcdef123456", "secret-body", "header-secret", "token=")
 
@@ -181,3 +184,29 @@ def test_import_inside_the_site_resolves_routes(silk_sqlite: SilkRun, imported: 
     for record in in_site:
         assert record["db"] == by_id[record["id"]]["db"]
         assert record["status"] == by_id[record["id"]]["status"]
+
+
+def test_command_with_settings_resolves_routes(silk_sqlite: SilkRun, tmp_path: Path) -> None:
+    # The consultant's way: the site's settings importable here, silk's database copied from the server.
+    out = tmp_path / "silk.jsonl"
+    env = {**os.environ, "SILK_TEST_DB": silk_sqlite.database, "PYTHONWARNINGS": "error"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    args = [sys.executable, "-m", "async_audit.cli", "import-silk", silk_sqlite.database, "--out", str(out)]
+    proc = subprocess.run(
+        [*args, "--settings", "tests.silk.settings"], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "masked" not in proc.stderr
+    assert sorted({r["route"] for r in read(out)}) == ["killed/", "notes/", "orders/<int:pk>/", "profiled/"]
+    broken = subprocess.run(
+        [*args, "--settings", "tests.silk.no_such_settings"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert broken.returncode == 2
+    assert broken.stderr.strip().splitlines() == [
+        "Error: tests.silk.no_such_settings: cannot load it to resolve routes: ModuleNotFoundError: "
+        "No module named 'tests.silk.no_such_settings'"
+    ]
