@@ -68,6 +68,21 @@ def test_attach_stubs_fills_candidates_only_and_detects_the_backend(shop: Path) 
     assert defer.stub.rewritten
     assert "@dramatiq.actor(" in defer.stub.code
     assert report.to_dict()["findings"][0]["stub"]["code"] == defer.stub.code
+    assert report.sources.notes == []  # no StubBroker configured: nothing runs inline
+
+
+def test_attach_stubs_notes_a_backend_that_runs_tasks_inline(shop: Path) -> None:
+    (shop / "shop" / "settings.py").write_text(
+        'INSTALLED_APPS = ["accounts"]\nCELERY_TASK_ALWAYS_EAGER = True\n'
+    )
+    report = report_of(shop_finding(shop, "# the welcome email"))
+
+    attach_stubs(report, None, shop)
+
+    assert report.findings[0].stub is not None and report.findings[0].stub.backend == "celery"
+    assert report.sources.notes == [
+        "CELERY_TASK_ALWAYS_EAGER is True: Celery runs every task inside the request that enqueues it."
+    ]
 
 
 def test_attach_stubs_defaults_to_djangos_tasks_without_a_source() -> None:

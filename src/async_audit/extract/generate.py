@@ -202,7 +202,11 @@ def spec_for(finding: Finding, plan: CallSitePlan | None, project: ProjectInfo) 
                 "and the worker's log take its place."
             )
         if plan.loop:
-            spec.notes.append("The whole loop runs in one task: one enqueue per request, not one per item.")
+            spec.notes.append(
+                "The whole loop runs in one task: one enqueue per request, not one per item. A retry starts "
+                "again from the first item, so record each item's progress (or enqueue one task per item) "
+                "when repeating some of them would hurt."
+            )
         for p in plan.params:
             if p.model is not None and not p.model.verified:
                 spec.notes.append(
@@ -335,6 +339,12 @@ def attach_stubs(
     project = project_info(source_root, report.findings)
     for item in prepare(report.findings, source_root):
         item.finding.stub = _stub(item, gen, env, project)
+    if source_root is not None:
+        from async_audit.extract.detect import inline_backend_warning
+
+        warning = inline_backend_warning(source_root, backend)
+        if warning and warning not in report.sources.notes:
+            report.sources.notes.append(warning)
     return report
 
 
