@@ -153,6 +153,48 @@ def check_targets(summary: dict[str, Any], rounds: list[dict[str, dict[str, Any]
     return ok
 
 
+def print_paired(rounds: list[dict[str, dict[str, Any]]], wall: dict[str, Any]) -> bool:
+    """The in-process on/off pairs: the steadiest figure for the recorder's own cost."""
+    paired = [r["async_audit"]["paired"] for r in rounds if "paired" in r["async_audit"]]
+    if not paired:
+        return True
+    views = list(paired[0])
+    print(
+        "\nasync-audit on/off in turns in one process (median over rounds of the per-pair median), µs added:"
+    )
+    added: dict[str, dict[str, float]] = {}
+    for view in views:
+        added[view] = {
+            "wall": median([p[view]["added_wall_us"] for p in paired]),
+            "cpu": median([p[view]["added_cpu_us"] for p in paired]),
+        }
+        print(
+            f"  {view:<10} wall {added[view]['wall']:+8.1f}   request thread CPU {added[view]['cpu']:+8.1f}"
+        )
+    ok = True
+    print("\nTargets, on the on/off pairs:")
+    if "trivial" in added:
+        base = wall["trivial"]["none"]["value_us"]
+        for basis in ("wall", "cpu"):
+            aa = added["trivial"][basis]
+            passed = aa <= base * 0.10
+            ok = ok and passed
+            print(
+                f"  [{'PASS' if passed else 'MISS'}] trivial ({basis}): async-audit adds {aa:.1f} µs "
+                f"<= 10% of {base:.1f} µs = {base * 0.1:.1f}"
+            )
+    if "trivial" in added and "outbound" in added:
+        for basis in ("wall", "cpu"):
+            call = (added["outbound"][basis] - added["trivial"][basis]) / 3
+            passed = call <= 15.0
+            ok = ok and passed
+            print(
+                f"  [{'PASS' if passed else 'MISS'}] each recorded outbound call ({basis}) "
+                f"costs {call:.1f} µs <= 15 µs"
+            )
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.recorder", description=__doc__)
     parser.add_argument("--rounds", type=int, default=5)
@@ -197,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
             f"last round: {last['records']} records, calls by kind {last['calls']}, lost {last['lost']}"
         )
     results = {metric: check_targets(summary, rounds, metric) for metric, summary in summaries.items()}
+    results["paired"] = print_paired(rounds, summaries["median_us"])
     if args.json:
         args.json.write_text(json.dumps({"rounds": rounds, "summaries": summaries}, indent=1))
     return 0 if results["median_us"] else 1

@@ -205,6 +205,41 @@ def measure(app: App, path: str, warmup: int, min_n: int, max_n: int, seconds: f
     }
 
 
+def paired(app: App, path: str, pairs: int) -> dict[str, Any]:
+    """The recorder on and off in turns, request by request, in this one process.
+
+    Both halves of a pair meet the same machine state (whatever else the machine runs at that moment), so
+    the per-pair difference resolves microseconds that differences between processes drown. Off means
+    installed but disabled: the middleware and every hook fall through, which this does not count.
+    """
+    import dataclasses
+
+    from async_audit import conf
+
+    on = conf.get_config()
+    off = dataclasses.replace(on, enabled=False)
+    template = environ_for(path)
+    wall_diffs: list[int] = []
+    cpu_diffs: list[int] = []
+    try:
+        for i in range(pairs):
+            # Alternate which half goes first, so neither is always the one that warms the caches.
+            order = (on, off) if i % 2 == 0 else (off, on)
+            results = {}
+            for config in order:
+                conf._config = config
+                results[config.enabled] = one_request(app, template)
+            wall_diffs.append(results[True][0] - results[False][0])
+            cpu_diffs.append(results[True][1] - results[False][1])
+    finally:
+        conf._config = on
+    return {
+        "pairs": pairs,
+        "added_wall_us": statistics.median(wall_diffs) / 1000,
+        "added_cpu_us": statistics.median(cpu_diffs) / 1000,
+    }
+
+
 def recorder_summary(workdir: Path) -> dict[str, Any]:
     from async_audit.record.hooks import installed_hooks
     from async_audit.record.sink import get_sink
@@ -236,6 +271,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=50)
     parser.add_argument("--min-n", type=int, default=100)
     parser.add_argument("--max-n", type=int, default=20_000)
+    parser.add_argument("--pairs", type=int, default=2000, help="on/off pairs for the trivial view")
     args = parser.parse_args(argv)
     sys.setswitchinterval(0.005)
 
@@ -250,6 +286,10 @@ def main(argv: list[str] | None = None) -> None:
         for view in args.views.split(","):
             out["views"][view] = measure(app, f"/{view}/", args.warmup, args.min_n, args.max_n, args.seconds)
         if args.config == "async_audit":
+            out["paired"] = {
+                view: paired(app, f"/{view}/", args.pairs if view == "trivial" else max(100, args.pairs // 4))
+                for view in args.views.split(",")
+            }
             out["recorder"] = recorder_summary(workdir)
         print(json.dumps(out), flush=True)
 

@@ -91,7 +91,8 @@ class Config:
     def ignores(self, path: str) -> bool:
         if path.startswith(self.ignore_prefixes):
             return True
-        return any(p.match(path) for p in self.ignore_patterns)
+        # Called on every request: no generator when there are no patterns (the default).
+        return bool(self.ignore_patterns) and any(p.match(path) for p in self.ignore_patterns)
 
 
 def _is_number(value: Any) -> bool:
