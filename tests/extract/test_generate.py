@@ -179,3 +179,16 @@ def generate_spec_for_signup() -> TaskSpec:
     from async_audit.extract.generate import prepare
 
     return prepare([make_finding(SIGNUP)], None)[0].spec
+
+
+def test_without_any_site_the_task_runs_a_named_function(tmp_path: Path) -> None:
+    finding = make_finding(CallSite(None, None, None), view=None, route=None, category=Category.COMPUTE)
+
+    stub = generate_stub(finding, "dramatiq")
+
+    assert "def request_compute(function: str, arguments: dict[str, Any]) -> None:" in stub.code
+    assert "import_string(function)(**arguments)" in stub.code
+    assert "from tasks import request_compute" in stub.snippet
+    (tmp_path / "tasks.py").write_text(stub.code)
+    lint = ruff([Path("tasks.py")], tmp_path)
+    assert lint.returncode == 0, lint.stdout

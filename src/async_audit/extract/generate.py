@@ -251,8 +251,14 @@ def _facts_task(spec: TaskSpec, finding: Finding) -> None:
             spec.local_imports = [ImportSpec(module, function)]
             spec.body = f"{function}(**arguments)"
         else:
-            spec.imports = [ImportSpec("importlib")]
-            spec.body = 'importlib.import_module(arguments.pop("module")).work(**arguments)'
+            spec.params.insert(
+                0,
+                Param(
+                    "function", "str", "function", help="dotted path of the function to run (app.module.name)"
+                ),
+            )
+            spec.imports = [ImportSpec("django.utils.module_loading", "import_string")]
+            spec.body = "import_string(function)(**arguments)"
     spec.notes.append(
         f"Made without the source ({spec.origin}): the parameters name the values the work needs; "
         "pass them from the call site as shown in the snippet."
