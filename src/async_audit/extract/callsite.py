@@ -622,8 +622,9 @@ class _Planner:
         return False
 
     def guess_model(self, local: str) -> ModelRef:
-        if local in {"user", "account", "member"} and local == "user":
-            return USER_MODEL
+        """The model a name suggests (``organization``: ``Organization``), from the project's models."""
+        if local == "user":
+            return USER_MODEL  # get_user_model(): right for custom user models too
         cls = "".join(part.capitalize() for part in local.split("_"))
         package = self.an.module_dotted.rpartition(".")[0] or self.an.module_dotted
         for module in (f"{package}.models", *_project_models(self.an.project)):
