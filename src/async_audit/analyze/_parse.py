@@ -12,6 +12,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -150,19 +151,19 @@ def parse_objects(objects: Sequence[dict[str, Any]], lines: Sequence[int] | None
     lost = _table(_dicts(req["lost"]), ["queue", "write"])
     ok &= _check(lost, {"queue": ("int", False, True), "write": ("int", False, True)}, n)
 
-    is_list = np.fromiter((type(c) is list for c in req["calls"]), dtype=bool, count=n)
+    is_list = _is_type(req["calls"], list)
     ok &= is_list
     lists = (
         req["calls"]
         if is_list.all()
         else [c if b else [] for c, b in zip(req["calls"], is_list, strict=False)]
     )
-    counts = np.fromiter((len(c) for c in lists), dtype=np.int64, count=n)
-    flat = [c for cs in lists for c in cs]
+    counts = np.fromiter(map(len, lists), dtype=np.int64, count=n)
+    flat = list(chain.from_iterable(lists))
     m = len(flat)
     owner = np.repeat(np.arange(n, dtype=np.int64), counts)
     position = np.arange(m, dtype=np.int64) - np.repeat(np.cumsum(counts) - counts, counts)
-    is_dict = np.fromiter((type(c) is dict for c in flat), dtype=bool, count=m)
+    is_dict = _is_type(flat, dict)
     calls = _table(
         flat if is_dict.all() else [c if b else {} for c, b in zip(flat, is_dict, strict=False)],
         [*_CALL_SPEC, "stack"],
@@ -223,12 +224,22 @@ def _bad(values: Any, kind: str, nullable: bool) -> np.ndarray | None:
     if kind in _INFERRED_OK and infer_dtype(values, skipna=nullable) in _INFERRED_OK[kind]:
         return None
     types = _PY_TYPES[kind]
+    seen = set(map(type, values))  # map and set run in C: the common all-valid case costs little
+    if seen <= set(types) or (nullable and seen <= {*types, type(None)}):
+        return None
     if nullable:
         flags = ((type(v) not in types) and not (v is None or v != v) for v in values)
     else:  # absent keys come as NaN: a required value must be present and a number must not be NaN
         flags = ((type(v) not in types) or v != v for v in values)
     mask = np.fromiter(flags, dtype=bool, count=len(values))
     return mask if mask.any() else None
+
+
+def _is_type(values: Any, kind: type) -> np.ndarray:
+    """Mask of values of exactly this type."""
+    if set(map(type, values)) <= {kind}:
+        return np.ones(len(values), dtype=bool)
+    return np.fromiter((type(v) is kind for v in values), dtype=bool, count=len(values))
 
 
 def _to_float(values: Any) -> np.ndarray:
@@ -365,9 +376,10 @@ def _representative_stacks(chunk: Chunk, stacks: Any) -> dict[tuple[Any, ...], l
         }
     )
     first = np.flatnonzero(~keys.duplicated().to_numpy())
+    table = keys.to_numpy()
     out: dict[tuple[Any, ...], list[tuple[Any, Any, Any]]] = {}
     for row in first:
-        r, f, line, fn = keys.iloc[row]
+        r, f, line, fn = table[row]
         key = (
             routes[r] if r >= 0 else None,
             files[f] if f >= 0 else None,
