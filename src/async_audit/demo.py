@@ -13,7 +13,7 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -76,13 +76,15 @@ def run_demo(
     seed: int = 0,
     backend: str = "django_tasks",
     fast: bool = False,
+    latency: Mapping[str, Any] | None = None,
     progress: Callable[[int, int], None] | None = None,
     on_phase: Callable[[str], None] | None = None,
 ) -> DemoResult:
     """Run the sample site under traffic with the recorder, then write reports and stubs into ``out_dir``.
 
     ``out_dir`` is emptied of a previous demo's output first (records, reports, stubs); nothing is written
-    outside it. ``fast`` makes the stand-in services answer in milliseconds instead of realistic latencies.
+    outside it. ``fast`` makes the stand-in services answer in milliseconds instead of realistic latencies;
+    ``latency`` sets them per service (``services.Latency`` by service name, the rest realistic).
     """
     from async_audit.analyze import AnalysisOptions, build_report
     from async_audit.extract import attach_stubs, write_stubs
@@ -91,7 +93,9 @@ def run_demo(
     phase = on_phase or (lambda name: None)
     site_dir = sample_app_dir()
     runner = _runner(site_dir)
-    latency = importlib.import_module("services").FAST if fast else None
+    services = importlib.import_module("services")
+    latencies = dict(services.FAST if fast else services.REALISTIC)
+    latencies.update(latency or {})
     out_dir = Path(out_dir)
     records_dir = out_dir / "records"
     stubs_dir = out_dir / "stubs"
@@ -107,7 +111,7 @@ def run_demo(
         steps=steps,
         duration=duration,
         concurrency=concurrency,
-        latency=latency,
+        latency=latencies,
         seed=seed,
         wsgi_workers=WSGI_WORKERS,
         wsgi_threads=WSGI_THREADS,
