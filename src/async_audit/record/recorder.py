@@ -95,7 +95,8 @@ def _finish(trace: Trace, sampled: bool, request: Any, status: int) -> None:
 def _route(match: Any) -> str | None:
     if match is None:
         return None
-    # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), never the path.
+    # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), not the
+    # path.
     route = getattr(match, "route", None)
     return None if route is None else str(route)
 
