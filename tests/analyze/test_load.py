@@ -124,3 +124,15 @@ def test_pieces_in_worker_processes_give_the_same_frames(
         parallel.calls.astype({c: object for c, (d, _) in CALL_COLUMNS.items() if d == "category"}),
         single.calls.astype({c: object for c, (d, _) in CALL_COLUMNS.items() if d == "category"}),
     )
+
+
+def test_line_endings_bom_whitespace_and_bad_bytes(tmp_path: Path) -> None:
+    good = json.dumps(request(5.0))
+    path = tmp_path / "crlf.jsonl"
+    path.write_bytes(("\ufeff" + good + "\r\n  " + good + "  \r\n" + good + " trailing\n").encode())
+    rec = load_records([path])
+    assert (rec.stats.records, rec.stats.skipped_lines) == (2, 1)
+    latin = tmp_path / "latin.jsonl"
+    latin.write_bytes(good.encode() + b"\n" + good.replace("web-1", "w\xe9b").encode("latin-1") + b"\n")
+    rec = load_records([latin])
+    assert (rec.stats.records, rec.stats.skipped_lines) == (1, 1)

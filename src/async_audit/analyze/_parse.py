@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import json
+import json.scanner
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -115,13 +116,9 @@ def parse_lines(data: bytes) -> Chunk:
         objects: list[Any] = []
         lines: list[int] = []
         skipped = 0
-        loads = json.loads
-        for n, line in enumerate(data.split(b"\n")):
-            try:
-                obj = loads(line)
-            except (ValueError, RecursionError):
-                if line.strip():
-                    skipped += 1
+        for n, line in enumerate(_lines(data)):
+            obj = _decode(line)
+            if obj is _BLANK:
                 continue
             if type(obj) is dict:
                 objects.append(obj)
@@ -134,6 +131,36 @@ def parse_lines(data: bytes) -> Chunk:
     finally:
         if enabled:
             gc.enable()
+
+
+_BLANK = object()
+_BROKEN = object()
+# json.loads without its per-call wrappers (encoding detection, whitespace checks)
+_scan = json.scanner.make_scanner(json.JSONDecoder())  # type: ignore[arg-type]
+
+
+def _lines(data: bytes) -> Sequence[str | bytes]:
+    """The piece's lines: decoded once when the whole piece is UTF-8, else as bytes, line by line."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.split(b"\n")
+    return text.removeprefix("\ufeff").split("\n")
+
+
+def _decode(line: str | bytes) -> Any:
+    """The line's JSON value; ``_BLANK`` for an empty line, ``_BROKEN`` for one that is not JSON."""
+    if isinstance(line, str):
+        try:
+            value, end = _scan(line, 0)
+            if end == len(line) or not line[end:].strip():
+                return value
+        except (StopIteration, ValueError, RecursionError):
+            pass
+    try:  # the standard entry point decides every case the fast path did not accept
+        return json.loads(line)
+    except (ValueError, RecursionError):
+        return _BLANK if not line.strip() else _BROKEN
 
 
 def parse_objects(objects: Sequence[dict[str, Any]], lines: Sequence[int] | None = None) -> Chunk:
