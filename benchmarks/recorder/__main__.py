@@ -24,6 +24,7 @@ LABELS = {
     "none": "no middleware",
     "async_audit": "async-audit",
     "silk": "django-silk",
+    "silk+async_audit": "silk + async-audit",
     "otel": "OpenTelemetry",
 }
 

@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
-CONFIGS = ("none", "async_audit", "silk", "otel")
+CONFIGS = ("none", "async_audit", "silk", "silk+async_audit", "otel")
 VIEWS = ("trivial", "queries", "outbound", "email")
 HERE = Path(__file__).resolve().parent
 
@@ -46,13 +46,13 @@ def configure(config: str, workdir: Path, smtp_port: int) -> None:
     ]
     middleware = list(BASE_MIDDLEWARE)
     extra: dict[str, Any] = {}
-    if config == "async_audit":
+    if config in ("silk", "silk+async_audit"):  # both: async-audit first, silk right after it
+        apps.append("silk")
+        middleware.insert(0, "silk.middleware.SilkyMiddleware")
+    if config in ("async_audit", "silk+async_audit"):
         apps.append("async_audit")
         middleware.insert(0, "async_audit.middleware.AuditMiddleware")
         extra["ASYNC_AUDIT"] = {"OUTPUT_DIR": str(workdir / "records"), "PROJECT_ROOTS": [str(HERE)]}
-    elif config == "silk":
-        apps.append("silk")
-        middleware.insert(0, "silk.middleware.SilkyMiddleware")
     settings.configure(
         DEBUG=False,
         SECRET_KEY="benchmark-only",
@@ -120,7 +120,7 @@ def prepare_database(config: str) -> None:
 
     with connection.schema_editor() as editor:
         editor.create_model(Item)
-    if config == "silk":
+    if config in ("silk", "silk+async_audit"):
         call_command("migrate", "silk", verbosity=0)
     Item.objects.bulk_create([Item(name=f"item {i}", price=i) for i in range(1, 11)])
 
