@@ -308,3 +308,27 @@ def test_end_to_end_on_real_recordings(tmp_path: Path) -> None:
     bad = subprocess.run([*command, "--budget", "soon"], capture_output=True, text=True, timeout=120, env=env,
                          check=False)  # fmt: skip
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
+
+
+def test_source_root_merges_the_static_scan(runner: CliRunner, records: Path, tmp_path: Path) -> None:
+    root = tmp_path / "project"
+    (root / "shop").mkdir(parents=True)
+    (root / "shop" / "__init__.py").write_text("")
+    (root / "shop" / "views.py").write_text(
+        "import requests\nfrom django.core.mail import send_mail\n\n" + "".join(f"# {n}\n" for n in range(5))
+        + "def checkout(request):\n    send_mail('Receipt', 'Thanks', None, ['a@example.com'])\n\n\n"
+        + "def refund(request):\n    requests.post('https://hooks.slack.com/x', json={}, timeout=3)\n"
+    )  # fmt: skip
+    (root / "shop" / "urls.py").write_text(
+        "from django.urls import path\n\nfrom shop import views\n\n"
+        "urlpatterns = [path('shop/checkout/', views.checkout), path('shop/refund/', views.refund)]\n"
+    )
+    result = _run(runner, "report", records, "-o", tmp_path / "out", "-f", "json", "--source-root", root)
+    assert result.exit_code == 0, result.output
+    findings = json.loads((tmp_path / "out" / "async-audit-report.json").read_text())["findings"]
+    by_line = {(f["site"]["file"], f["site"]["line"], f["kind"]): f for f in findings}
+    measured = by_line[("shop/views.py", 10, "defer")]
+    assert measured["confirmed"] is True and measured["source"] == "recorded"
+    never_ran = by_line[("shop/views.py", 14, "defer")]
+    assert never_ran["confirmed"] is False and never_ran["source"] == "static"
+    assert never_ran["category"] == "notification" and never_ran["route"] == "shop/refund/"

@@ -322,6 +322,11 @@ def report(
     options = analysis_options(budget, user_budget, workers, source_root, config_file)
     with progress("Loading records") as on_progress:
         result = build_report(paths, options, progress=on_progress)
+    if source_root is not None:
+        # With the source at hand, the static scan confirms measured findings and adds what never ran.
+        from async_audit.scan import merge_static, scan_project
+
+        result = merge_static(result, scan_project(source_root, config_file=config_file))
     backend = BACKEND_ALIASES.get(backend, backend) if backend else None
     attach_stubs(result, backend, source_root, templates)
     if title:

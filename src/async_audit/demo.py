@@ -89,6 +89,7 @@ def run_demo(
     from async_audit.analyze import AnalysisOptions, build_report
     from async_audit.extract import attach_stubs, write_stubs
     from async_audit.report import write_reports
+    from async_audit.scan import merge_static, scan_project
 
     phase = on_phase or (lambda name: None)
     site_dir = sample_app_dir()
@@ -123,7 +124,7 @@ def run_demo(
     phase("analysing")
     started = time.monotonic()
     options = AnalysisOptions(source_root=site_dir, workers=WSGI_WORKERS * WSGI_THREADS)
-    report = build_report([records_dir], options)
+    report = merge_static(build_report([records_dir], options), scan_project(site_dir))
     report.title = "async-audit demo: Ledgerly"
     report.client = "Ledgerly (sample site)"
     attach_stubs(report, backend, site_dir)
