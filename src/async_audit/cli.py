@@ -473,13 +473,16 @@ def import_silk_command(
     """
     from async_audit import silk
 
+    state = click.get_current_context().find_object(CliState)
+    in_site = state is not None and bool(state.default_sources)  # manage.py: the site's settings are loaded
     if database is None:
-        state = click.get_current_context().find_object(CliState)
-        if state is None or not state.default_sources:
+        if not in_site:
             raise click.UsageError("give DATABASE: silk's SQLite file or a postgresql:// URL")
         stats = silk.import_silk_django(out, slow_sql_ms=slow_sql_ms)
     else:
         resolver = silk.django_resolver(settings_module, urlconf) if settings_module or urlconf else None
+        if resolver is None and in_site:
+            resolver = silk.site_resolver()
         stats = silk.import_silk(
             database, out, slow_sql_ms=slow_sql_ms, project_root=project_root, resolver=resolver
         )

@@ -31,6 +31,7 @@ __all__ = [
     "django_resolver",
     "import_silk",
     "import_silk_django",
+    "site_resolver",
 ]
 
 
