@@ -37,7 +37,7 @@ def test_unfinished_requests_count_over_every_budget_and_run_to_it() -> None:
     assert endpoint.over_budget == 1 and endpoint.over_user_budget == 1
     assert endpoint.max_ms == 20_000.0  # taken to have run until the platform budget
     assert report.sources.kind == "silk"
-    assert any("1 requests silk never finished" in n for n in report.sources.notes)
+    assert any("1 request silk never finished" in n for n in report.sources.notes)
     assert not any("masked" in n for n in report.sources.notes)
 
 
@@ -46,7 +46,7 @@ def test_mixed_sources_and_masked_routes() -> None:
     report = analyze(recordings_from_dicts(records), AnalysisOptions())
     assert report.sources.kind == "recorded+silk"
     assert any("no outbound HTTP" in n for n in report.sources.notes)
-    assert any("1 silk requests have no URL pattern" in n for n in report.sources.notes)
+    assert any("1 silk request has no URL pattern" in n for n in report.sources.notes)
 
 
 def test_recorded_only_is_unchanged() -> None:

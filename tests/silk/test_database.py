@@ -162,3 +162,14 @@ def test_command_writes_the_file_and_a_summary(tmp_path: Path) -> None:
     assert "imported 2 requests (1 unfinished), 0 slow SQL calls, 1 silk_profile blocks" in result.stderr
     assert "routes are the request paths with identifiers masked" in result.stderr
     assert len(out.read_text().splitlines()) == 2
+
+
+def test_block_names_lose_their_identifiers(tmp_path: Path) -> None:
+    db = make_db(tmp_path / "old.sqlite3", SILK_0001)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE silk_profile SET name = 'Check Permission #4242 for bob@example.org'")
+    conn.commit()
+    conn.close()
+    import_silk(str(db), tmp_path / "out.jsonl")
+    first = json.loads((tmp_path / "out.jsonl").read_text().splitlines()[0])
+    assert first["calls"][0]["name"] == "Check Permission #{id} for {id}"

@@ -144,15 +144,17 @@ def _silk_notes(requests: pd.DataFrame) -> tuple[str | None, list[str]]:
     unfinished = int(((requests["status"] == 0).to_numpy() & silk).sum())
     if unfinished:
         notes.append(
-            f"{unfinished} requests silk never finished (status 0: no end time, often a worker killed at the "
-            "timeout) count as over every budget and as running until the platform budget."
+            f"{unfinished} {'request' if unfinished == 1 else 'requests'} silk never finished (status 0: "
+            "no end time, often a worker killed at the timeout): counted over every budget, as running "
+            "until the platform budget."
         )
     routes = requests["route"].astype(object).to_numpy()
     masked = sum(1 for r, s in zip(routes, silk, strict=False) if s and isinstance(r, str) and r[:1] == "/")
     if masked:
         notes.append(
-            f"{masked} silk requests have no URL pattern: their routes are paths with identifiers masked "
-            "(import with --settings or inside the site to resolve them)."
+            f"{masked} silk {'request has' if masked == 1 else 'requests have'} no URL pattern: their "
+            "routes are paths with identifiers masked (import with --settings or inside the site to resolve "
+            "them)."
         )
     return ("silk" if silk.all() else "recorded+silk"), notes
 

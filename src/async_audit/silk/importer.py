@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from async_audit.errors import InputError
+from async_audit.record.privacy import _is_identifier as is_identifier
 from async_audit.record.privacy import mask_path
 from async_audit.silk.database import SilkDatabase
 from async_audit.silk.sqltext import silk_sql_fingerprint
@@ -286,6 +287,15 @@ def _read_slow_sql(db: SilkDatabase, requests: dict[Any, _Request], slow_sql_ms:
     return calls
 
 
+def _block_name(name: str) -> str:
+    """A silk_profile name with identifiers masked: silk's own docs name blocks ``'Check Permission #%d'``."""
+    words = []
+    for word in name.split():
+        core = word.lstrip("#").rstrip(".,;:)")
+        words.append(word.replace(core, "{id}") if core and is_identifier(core) else word)
+    return " ".join(words)[:300]
+
+
 def _read_profiles(db: SilkDatabase, requests: dict[Any, _Request], stats: ImportStats) -> list[_RawCall]:
     calls: list[_RawCall] = []
     columns = (
@@ -309,7 +319,7 @@ def _read_profiles(db: SilkDatabase, requests: dict[Any, _Request], stats: Impor
             stats.profiles_outside_requests += 1
             continue
         frames = [(str(file), int(line) if isinstance(line, int) else 0, str(function or ""))] if file else []
-        fields = {"name": str(name or function or "silk_profile")[:300], "_error": bool(raised)}
+        fields = {"name": _block_name(str(name or function or "silk_profile")), "_error": bool(raised)}
         calls.append(_RawCall(request, begin, ms, "block", fields, frames))
     return calls
 
