@@ -65,6 +65,9 @@ if env_bool("LEDGERLY_AUDIT", True):
         "OUTPUT_DIR": os.environ.get("ASYNC_AUDIT_OUTPUT_DIR", str(VAR_DIR / "audit")),
         "PROJECT_ROOTS": [str(BASE_DIR)],
         "IGNORE_PATHS": ["/static/", "/favicon.ico", "/healthz/"],
+        # The load benchmark samples and saturates the queue on purpose.
+        "SAMPLE_RATE": float(os.environ.get("ASYNC_AUDIT_SAMPLE_RATE", "1.0")),
+        "QUEUE_SIZE": int(os.environ.get("ASYNC_AUDIT_QUEUE_SIZE", "10000")),
     }
 
 ROOT_URLCONF = "ledgerly.urls"
@@ -155,6 +158,10 @@ TASKS = {
         ),
     }
 }
+if os.environ.get("LEDGERLY_TASKS_BACKEND") == "db":
+    # A real queue (django-tasks-db): tasks wait in the database until `manage.py db_worker` runs them.
+    INSTALLED_APPS.append("django_tasks_db")
+    TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
 LOGGING = {
     "version": 1,
