@@ -22,8 +22,11 @@ _PROJECT = 0  # the audited project's own code: (kind, relpath)
 _THIRD = 1  # a third-party package: (kind, top-level package name)
 _SKIP = 2  # stdlib, Django, async-audit, frozen modules: neither a call site nor a "via"
 
-# Frameworks between the project and a hook are plumbing, not the SDK that made the call.
-_PLUMBING = frozenset({"django", "asgiref", "async_audit", "gunicorn", "uvicorn", "daphne", "whitenoise"})
+# Frameworks between the project and a hook are plumbing, not the SDK that made the call (django-silk's
+# ORM patch and profiler wrap the site's own queries and functions).
+_PLUMBING = frozenset(
+    {"django", "asgiref", "async_audit", "gunicorn", "uvicorn", "daphne", "whitenoise", "silk"}
+)
 
 # Keyed by id(code): hashing a code object hashes its bytecode and constants on every lookup (over a
 # microsecond each). The entry holds the code object, so its id cannot be reused while cached.
