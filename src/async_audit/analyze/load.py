@@ -12,6 +12,7 @@ import glob
 import multiprocessing
 import os
 import warnings
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -215,21 +216,25 @@ def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[_parse.Ch
             yield _parse_piece(str(path), start, end)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-    with warnings.catch_warnings():
-        # Python 3.12 warns about fork() in a process with threads; the workers only parse bytes.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
-        try:
-            window = workers * 2  # bounded look-ahead keeps finished-but-unmerged pieces few
-            futures: list[Future[_parse.Chunk]] = []
-            for n, (path, start, end) in enumerate(tasks):
-                futures.append(pool.submit(_parse_piece, str(path), start, end))
-                if n >= window:
-                    yield futures[n - window].result()
-            for future in futures[max(0, len(tasks) - window) :]:
-                yield future.result()
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
+
+    def submit(path: Path, start: int, end: int) -> Future[_parse.Chunk]:
+        with warnings.catch_warnings():
+            # Python 3.12 warns about fork() in a process with threads; the workers only parse bytes.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            return pool.submit(_parse_piece, str(path), start, end)
+
+    try:
+        window = workers * 2  # bounded look-ahead: few finished pieces wait in memory
+        pending: deque[Future[_parse.Chunk]] = deque()
+        for path, start, end in tasks:
+            pending.append(submit(path, start, end))
+            if len(pending) > window:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def load_records(paths: Sequence[str | Path], progress: Progress | None = None) -> Recordings:
