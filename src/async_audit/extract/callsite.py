@@ -737,6 +737,50 @@ class _Planner:
             imported = self.an.module_bindings.get(cls.split(".")[0])
             if isinstance(imported, ImportSpec) and imported.module.endswith("models"):
                 return self.resolve_model_class(cls)
+            return None
+        return self._model_of_helper(local, cls)
+
+    def _model_of_helper(self, local: str, func: str | None) -> ModelRef | None:
+        """A project helper (``current_organization(request)``): its return annotation names the model, or
+        else the variable's name does when a project model has that name (a guess, flagged as one)."""
+        if not func:
+            return None
+        binding = self.an.module_bindings.get(func.partition(".")[0])
+        if not (
+            binding == "module"
+            or isinstance(binding, ImportSpec)
+            and binding.module.split(".")[0] in self.an.project.first_party
+        ):
+            return None  # a library's object (a Stripe PaymentIntent), whatever the variable is called
+        returned = self._model_returned_by(func)
+        if returned is not None:
+            return returned
+        guess = self.guess_model(local)
+        if guess.verified and guess is not USER_MODEL:
+            return ModelRef(guess.expr, guess.module, guess.uuid_pk, verified=False)
+        return None
+
+    def _model_returned_by(self, func: str) -> ModelRef | None:
+        """The model a project function's ``-> Model`` annotation names."""
+        head, _, rest = func.partition(".")
+        binding = self.an.module_bindings.get(head)
+        if isinstance(binding, ImportSpec):
+            base = f"{binding.module}.{binding.name}" if binding.name else binding.module
+            module, _, name = f"{base}.{rest}".rstrip(".").rpartition(".")
+        elif binding == "module" and not rest:
+            module, name = self.an.module_dotted, head
+        else:
+            return None
+        tree = _parse_project_module(self.an.project, module)
+        if tree is None:
+            return None
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and node.name == name and isinstance(node.returns, ast.Name):
+                model = _model_in_module(self.an.project, module, node.returns.id, tree)
+                if model is USER_MODEL:
+                    return model
+                if model.verified and model.module and "models" in model.module.split("."):
+                    return ModelRef(model.expr, model.module, self._uuid_pk(model.module, model.expr))
         return None
 
     # -- the walk -------------------------------------------------------------------------------------
@@ -864,6 +908,13 @@ class _Planner:
                 )
         if binding.kind in {"with", "aug"}:
             self.plan.problems.append(f"`{local}` is bound by a `with` block or changed in place")
+        if binding.kind == "assign" and isinstance(binding.value, cst.Call):
+            cls = (_dotted(binding.value.func) or "").split(".")[-1]
+            if cls[:1].isupper():
+                # An instance (an EmailMessage, a client) is no JSON value: the backend refuses it at enqueue.
+                self.plan.problems.append(
+                    f"`{local}` is an instance of {cls}, which cannot travel to a task: build it there"
+                )
         param = self._param(f"local:{local}", local, annotation=annotation, value=value)
         if param.name != local:
             self.renames[local] = param.name
