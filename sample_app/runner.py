@@ -81,8 +81,10 @@ class Site:
 
     ``environ`` is added to the servers' environment: the services' addresses
     (:meth:`services.ServiceStack.environ`) and anything else. ``audit`` turns the async-audit recorder on
-    (its records go to ``audit_dir``). Everything is stopped by :meth:`stop`, also when starting failed; a
-    ``workdir`` this class created is removed then too, unless ``keep_workdir``.
+    (its records go to ``audit_dir``). ``app_dir`` runs another copy of the site (a patched one) instead of
+    this one; ``db_worker`` also starts django-tasks-db's ``manage.py db_worker`` (for a copy whose settings
+    queue tasks in the database), stopped with the servers. Everything is stopped by :meth:`stop`, also when
+    starting failed; a ``workdir`` this class created is removed then too, unless ``keep_workdir``.
     """
 
     def __init__(
@@ -98,8 +100,12 @@ class Site:
         python: str | None = None,
         startup_timeout: float = 60.0,
         keep_workdir: bool = False,
+        app_dir: Path | None = None,
+        db_worker: bool = False,
     ) -> None:
         self.environ = dict(environ or {})
+        self.app_dir = Path(app_dir).resolve() if app_dir is not None else SAMPLE_APP_DIR
+        self.db_worker = db_worker
         self.audit = audit
         self.wsgi_workers = wsgi_workers
         self.wsgi_threads = wsgi_threads
@@ -179,6 +185,8 @@ class Site:
                 )  # fmt: skip
             for server in self.servers.values():
                 self._wait_ready(server)
+            if self.db_worker:
+                self._spawn_worker()
         except BaseException:
             self.stop()
             raise
@@ -213,7 +221,7 @@ class Site:
     # Steps
 
     def env(self) -> dict[str, str]:
-        pythonpath = os.pathsep.join(p for p in (str(SAMPLE_APP_DIR), os.environ.get("PYTHONPATH", "")) if p)
+        pythonpath = os.pathsep.join(p for p in (str(self.app_dir), os.environ.get("PYTHONPATH", "")) if p)
         return {
             **os.environ,
             **self.environ,
@@ -231,7 +239,7 @@ class Site:
         """Run ``manage.py`` with the site's environment; returns its output, raises SiteError on failure."""
         result = subprocess.run(
             [self.python, "manage.py", *args],
-            cwd=SAMPLE_APP_DIR,
+            cwd=self.app_dir,
             env=self.env(),
             capture_output=True,
             text=True,
@@ -262,7 +270,7 @@ class Site:
             try:
                 process = subprocess.Popen(
                     [self.python, *arguments(fd)],
-                    cwd=SAMPLE_APP_DIR,
+                    cwd=self.app_dir,
                     env=self.env(),
                     stdin=subprocess.DEVNULL,
                     stdout=log,
@@ -276,6 +284,26 @@ class Site:
         finally:
             sock.close()
         self.servers[name] = Server(name, process, f"http://127.0.0.1:{port}", log_path, log)
+
+    def _spawn_worker(self) -> None:
+        # Polls often and starts at once: a test waits for what the worker does.
+        log_path = self.workdir / "db_worker.log"
+        command = ["manage.py", "db_worker", "--interval", "0.1", "--no-startup-delay", "--no-reload"]
+        log = open(log_path, "ab")  # noqa: SIM115 - closed in stop()
+        try:
+            process = subprocess.Popen(
+                [self.python, *command],
+                cwd=self.app_dir,
+                env=self.env(),
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # stopped by process group like the servers
+            )
+        except BaseException:
+            log.close()
+            raise
+        self.servers["db_worker"] = Server("db_worker", process, "", log_path, log)
 
     def _wait_ready(self, server: Server) -> None:
         deadline = time.monotonic() + self.startup_timeout
