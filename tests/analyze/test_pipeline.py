@@ -16,7 +16,7 @@ import pytest
 import async_audit.analyze
 from async_audit.analyze import AnalysisOptions, analyze, build_report, load_records, recordings_from_dicts
 from async_audit.analyze import classify as classify_module
-from async_audit.analyze.model import CallSite, Category, Disposition, FindingKind
+from async_audit.analyze.model import Budgets, CallSite, Category, Disposition, FindingKind
 from tests.analyze.records import email, request, site, write
 
 TESTS_ROOT = Path(__file__).resolve().parents[1]  # the test site's PROJECT_ROOTS
@@ -181,3 +181,16 @@ def test_analysis_leaves_the_recordings_unchanged() -> None:
     analyze(rec, AnalysisOptions())
     pd.testing.assert_frame_equal(rec.requests, requests)
     pd.testing.assert_frame_equal(rec.calls, calls)
+
+
+def test_budgets_given_explicitly_win_over_the_config_field_by_field(tmp_path: Path) -> None:
+    config = tmp_path / "async-audit.toml"
+    config.write_text('budget = "100ms"\nuser_budget = "50ms"\n')
+    rec = recordings_from_dicts([request(150.0)])
+    given = Budgets(platform_ms=120.0, platform_name="--budget")
+    report = analyze(rec, AnalysisOptions(budgets=given, config_file=config))
+    assert (report.budgets.platform_ms, report.budgets.platform_name, report.budgets.user_ms) == (
+        120.0,
+        "--budget",
+        50.0,
+    )

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -38,6 +40,21 @@ def _rules(options: AnalysisOptions) -> RuleSet:
     if options.rules is not None:
         return options.rules
     return load_rules(project_dir=options.source_root, config_file=options.config_file)
+
+
+def _budgets(given: Budgets, rules: RuleSet) -> Budgets:
+    """The given budgets, where a figure left at its default takes the project config's value, if any."""
+    if not rules.settings:
+        return given
+    configured = budgets_from_config(rules.settings)
+    default = Budgets()
+    changes: dict[str, Any] = {}
+    if (given.platform_ms, given.platform_name) == (default.platform_ms, default.platform_name):
+        changes["platform_ms"], changes["platform_name"] = configured.platform_ms, configured.platform_name
+    for name in ("user_ms", "user_percentile"):
+        if getattr(given, name) == getattr(default, name):
+            changes[name] = getattr(configured, name)
+    return dataclasses.replace(given, **changes)
 
 
 def _sources(rec: Recordings, options: AnalysisOptions, reaches_available: bool) -> Sources:
@@ -91,9 +108,7 @@ def analyze(rec: Recordings, options: AnalysisOptions) -> Report:
     ``options.rules`` is not given), prints nothing.
     """
     rules = _rules(options)
-    budgets = options.budgets
-    if budgets == Budgets() and rules.settings:
-        budgets = budgets_from_config(rules.settings, budgets)
+    budgets = _budgets(options.budgets, rules)
     reaches = classify._reaches_function() if options.source_root is not None else None
     calls = (
         rec.calls.pipe(classify.classify_calls, rules)
