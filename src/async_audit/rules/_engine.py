@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import sys
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -269,8 +270,14 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 def builtin_rules() -> list[Rule]:
     """The knowledge base shipped in the package (builtin.toml)."""
+    return list(_builtin_rules())
+
+
+@functools.lru_cache(maxsize=1)
+def _builtin_rules() -> tuple[Rule, ...]:
+    # Parsed once per process: rules are never changed after parsing.
     text = resources.files("async_audit.rules").joinpath("builtin.toml").read_text(encoding="utf-8")
-    return _parse_rules(tomllib.loads(text).get("rules", []), "builtin", "builtin.toml")
+    return tuple(_parse_rules(tomllib.loads(text).get("rules", []), "builtin", "builtin.toml"))
 
 
 def read_project_config(
@@ -326,7 +333,3 @@ def load_rules(project_dir: Path | None = None, config_file: Path | None = None)
     rules = project + [rule for rule in builtin if rule.name.split(":", 1)[1] not in replaced]
     settings = {key: value for key, value in table.items() if key not in ("rules", "disable")}
     return RuleSet(rules, settings, path)
-
-
-def facts_fields() -> Iterable[str]:
-    return (f.name for f in fields(CallFacts))
