@@ -188,15 +188,13 @@ def test_the_patch_applies_and_the_patched_copy_serves_without_errors(e2e: EndTo
         assert all(200 <= r["status"] < 400 for r in run.records), [r["status"] for r in run.records]
 
 
-def test_signup_and_invoice_p95_are_lower_with_the_work_in_the_worker(
-    e2e: EndToEnd, record_property: Any
-) -> None:
+def test_signup_and_invoice_p95_are_lower_with_the_work_in_the_worker(e2e: EndToEnd) -> None:
     figures = {}
     for method, route in (SIGNUP, INVOICE):
         before, after = e2e.before.endpoint(method, route), e2e.after.endpoint(method, route)
         assert before.count >= 3 and after.count >= 3
         figures[route] = (round(before.p95_ms), round(after.p95_ms))
-    record_property("p95_ms_before_after", figures)  # in --junitxml reports
+    print(f"p95 ms before -> after: {figures}")  # shown by pytest -rP
     assert all(after < before for before, after in figures.values()), figures
 
 
