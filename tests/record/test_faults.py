@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.test import Client, override_settings
 
-from async_audit.record import frames, recorder, trace
+from async_audit.record import frames, trace
 from async_audit.record import sink as sink_module
 from async_audit.record.guard import swallowed_count
 from async_audit.record.hooks import install_hooks, installed_hooks, uninstall_hooks
@@ -102,7 +102,7 @@ def break_every_internal(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(trace, "call_site", boom)  # every hook's begin_call / add_finished_call
     monkeypatch.setattr(trace, "in_atomic_block", boom)
-    monkeypatch.setattr(recorder, "_route", boom)  # finish_trace: the record is lost, and counted
+    monkeypatch.setattr(trace.Trace, "close", boom)  # finish_trace: the record is lost, and counted
     monkeypatch.setattr(frames, "call_site", boom)
 
 

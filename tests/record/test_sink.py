@@ -400,3 +400,31 @@ def test_close_counts_what_a_hung_writer_still_holds(
     output.release.set()
     assert sink.thread is not None
     sink.thread.join(5)
+
+
+def test_a_bug_in_the_writer_loses_its_batch_counted_and_the_writer_carries_on(
+    sinks: list[Sink], monkeypatch: pytest.MonkeyPatch, internal_errors: Any
+) -> None:
+    output = FailingOutput(failures=0)
+    sink = Sink(lambda: output, queue_size=1000)
+    sinks.append(sink)
+    real_write = Sink._write
+    calls = {"n": 0}
+
+    def buggy_write(self: Sink, records: list[dict[str, Any]]) -> None:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise KeyError("a bug in the writer")
+        real_write(self, records)
+
+    monkeypatch.setattr(Sink, "_write", buggy_write)
+    internal_errors.expected = True
+    for i in range(3):
+        sink.put(record(i))
+    assert sink.flush()  # the marker is released even though the batch before it failed
+    sink.put(record(3))
+    assert sink.flush()
+    (line,) = output.lines
+    assert json.loads(line)["n"] == 3 and json.loads(line)["lost"] == {"queue": 0, "write": 3}
+    assert [type(e) for e in internal_errors] == [KeyError]
+    assert sink.thread is not None and sink.thread.is_alive()

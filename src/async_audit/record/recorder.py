@@ -52,53 +52,45 @@ def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None
     If the recorder itself fails here, the record is counted as a lost write (so the report still says
     something is missing) and the error goes on to the caller's guard, which logs it.
     """
+    # One function on purpose: it runs on every request, and each Python call costs as much as a line here.
+    end = time.perf_counter_ns()
     try:
-        _finish(trace, sampled, request, status)
+        cpu_start = trace.cpu_start_ns
+        cpu_end = time.thread_time_ns() if cpu_start is not None else None
+        calls = trace.close()
+        ms = (end - trace.start_ns) / 1e6
+        if not sampled:
+            threshold = get_config().always_record_slower_than_ms
+            if threshold is None or ms < threshold:
+                _count_unsampled()
+                return
+        match = getattr(request, "resolver_match", None)
+        # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), not
+        # the path.
+        route = None if match is None else getattr(match, "route", None)
+        record: dict[str, Any] = {
+            "v": FORMAT_VERSION,
+            "id": trace.id,
+            "ts": round(trace.ts, 6),
+            "host": _host,
+            "pid": _pid,
+            "proto": trace.proto,
+            "method": str(request.method or "GET"),
+            "route": None if route is None else str(route),
+            "view": None if match is None else getattr(match, "_func_path", None),
+            "status": int(status),
+            "ms": round(ms, 3),
+            "cpu_ms": None if cpu_end is None else round((cpu_end - (cpu_start or 0)) / 1e6, 3),
+            "db": {"n": trace.db_n, "ms": round(trace.db_ns / 1e6, 3)},
+            "dropped": trace.dropped,
+            "unsampled": 0,
+            "lost": {"queue": 0, "write": 0},
+            "calls": calls,
+        }
     except Exception:
         _count_lost()
         raise
-
-
-def _finish(trace: Trace, sampled: bool, request: Any, status: int) -> None:
-    end = time.perf_counter_ns()
-    cpu_end = time.thread_time_ns() if trace.cpu_start_ns is not None else None
-    calls = trace.close()
-    ms = (end - trace.start_ns) / 1e6
-    if not sampled:
-        threshold = get_config().always_record_slower_than_ms
-        if threshold is None or ms < threshold:
-            _count_unsampled()
-            return
-    match = getattr(request, "resolver_match", None)
-    record: dict[str, Any] = {
-        "v": FORMAT_VERSION,
-        "id": trace.id,
-        "ts": round(trace.ts, 6),
-        "host": _host,
-        "pid": _pid,
-        "proto": trace.proto,
-        "method": str(request.method or "GET"),
-        "route": _route(match),
-        "view": getattr(match, "_func_path", None) if match is not None else None,
-        "status": int(status),
-        "ms": round(ms, 3),
-        "cpu_ms": None if cpu_end is None else round((cpu_end - (trace.cpu_start_ns or 0)) / 1e6, 3),
-        "db": {"n": trace.db_n, "ms": round(trace.db_ns / 1e6, 3)},
-        "dropped": trace.dropped,
-        "unsampled": 0,
-        "lost": {"queue": 0, "write": 0},
-        "calls": calls,
-    }
     emit(record)
-
-
-def _route(match: Any) -> str | None:
-    if match is None:
-        return None
-    # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), not the
-    # path.
-    route = getattr(match, "route", None)
-    return None if route is None else str(route)
 
 
 def emit(record: dict[str, Any]) -> None:

@@ -209,14 +209,25 @@ class Sink:
             while True:
                 self._wake.wait(self.interval)
                 self._wake.clear()
-                if self._drain():
+                if self._drain_guarded():
                     break
             self._running = False
-            self._drain()  # records put while the stop marker was being reached
+            self._drain_guarded()  # records put while the stop marker was being reached
         finally:
             self._running = False
             if self.output is not None:
                 self.output.close()
+
+    def _drain_guarded(self) -> bool:
+        # A bug here must not end the writer: the buffer would fill and every later record be dropped.
+        try:
+            return self._drain()
+        except Exception as exc:  # noqa: BLE001 - reported, and the writer carries on
+            with self._lock:
+                self.lost_write += self._in_flight  # taken out of the buffer and never written
+            self._in_flight = 0
+            report_internal_error(exc)
+            return False
 
     def _drain(self) -> bool:
         """Write everything buffered; True when a stop marker was reached."""
@@ -236,11 +247,13 @@ class Sink:
                     batch = []
             elif item is _STOP:
                 stop = True
-            else:  # a flush marker: everything before it is written, or lost and counted
-                if batch:
-                    self._write(batch)
-                    batch = []
-                item.set()
+            elif isinstance(item, threading.Event):  # a flush marker: everything before it is written
+                try:
+                    if batch:
+                        self._write(batch)
+                        batch = []
+                finally:
+                    item.set()  # or lost and counted: a waiting flush never hangs on a writer's bug
         if batch:
             self._write(batch)
         return stop
