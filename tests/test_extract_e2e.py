@@ -124,7 +124,8 @@ def _record(app_dir: Path, work: Path, *, worker: bool) -> Run:
                 welcome = [m for m in stack.smtp.messages if m.subject.startswith("Welcome to Ledgerly")]
                 documents = sum(len(docs) for docs in stack.elasticsearch.indices.values())
                 delivered = (len(welcome), len(stack.crm.deals), len(stack.slack.messages), documents)
-                if delivered >= (signups, invoices, invoices, signups) or time.monotonic() > deadline:
+                expected = (signups, invoices, invoices, signups)
+                if all(map(int.__ge__, delivered, expected)) or time.monotonic() > deadline:
                     break
                 time.sleep(0.1)
             worker_log = site.servers["db_worker"].log_tail(400) if worker else ""
