@@ -94,7 +94,7 @@ def source_interactivity(
     if reaches is None:
         return calls
     calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
-    candidates = calls["category"].astype(object).isin(_FLOW_DECIDES).to_numpy(copy=True)
+    candidates = calls["category"].isin(_FLOW_DECIDES).to_numpy(copy=True)
     candidates &= (calls["site_line"] >= 0).to_numpy() & calls["site_file"].notna().to_numpy()
     site_columns = ["site_file", "site_line", "site_function"]
     # One question per distinct call site, not per call.
@@ -154,7 +154,7 @@ def resolve_nesting(calls: pd.DataFrame) -> pd.DataFrame:
     calls["top"] = top
     calls["depth"] = _depth(parent_row)
     if n and (parent >= 0).any():
-        payment = (calls["category"].astype(object) == Category.PAYMENT.value).to_numpy() & (parent >= 0)
+        payment = (calls["category"] == Category.PAYMENT.value).to_numpy() & (parent >= 0)
         if payment.any():
             tops = np.unique(top[payment])
             disposition = calls["disposition"].astype(object).to_numpy(copy=True)
@@ -184,7 +184,7 @@ def mark_deferrable(calls: pd.DataFrame) -> pd.DataFrame:
     """Add ``deferrable``: top-level calls to defer, and enqueues whose backend runs the work inline."""
     calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     top_level = (calls["parent"] < 0).to_numpy()
-    defer = (calls["disposition"].astype(object) == Disposition.DEFER.value).to_numpy()
-    fake = calls["inline"].to_numpy() & (calls["kind"].astype(object) == "task").to_numpy()
+    defer = (calls["disposition"] == Disposition.DEFER.value).to_numpy()
+    fake = calls["inline"].to_numpy() & (calls["kind"] == "task").to_numpy()
     calls["deferrable"] = top_level & (defer | fake)
     return calls

@@ -40,8 +40,13 @@ GROUP_KEYS = [
     "category",
     "disposition",
     "rule",
-    "target",
+    "host",
+    "backend",
+    "task",
+    "name",
+    "sql",
 ]
+_TARGET = {"http": "host", "email": "backend", "task": "task", "block": "name", "sql": "sql"}
 # A keep_sync call worth reporting: slow at p95, or a large share of its request.
 KEEP_SYNC_MIN_P95_MS = 100.0
 KEEP_SYNC_MIN_SHARE = 0.10
@@ -161,20 +166,9 @@ def _example_rows(requests: pd.DataFrame, eid: np.ndarray, stats: pd.DataFrame) 
     return [int(found.get(e, -1)) for e in stats.index]
 
 
-def _target(calls: pd.DataFrame) -> np.ndarray:
-    kind = calls["kind"].astype(object).to_numpy()
-    target = np.full(len(calls), None, dtype=object)
-    for k, column in (
-        ("http", "host"),
-        ("email", "backend"),
-        ("task", "task"),
-        ("block", "name"),
-        ("sql", "sql"),
-    ):
-        mask = kind == k
-        if mask.any():
-            target[mask] = calls[column].astype(object).to_numpy()[mask]
-    return target
+def _take(column: pd.Series, rows: np.ndarray) -> pd.Categorical:
+    """A categorical column's values at ``rows``, taken by code (no strings materialised)."""
+    return pd.Categorical.from_codes(column.cat.codes.to_numpy()[rows], categories=column.cat.categories)
 
 
 def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
@@ -185,9 +179,9 @@ def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     req = calls["req"].to_numpy()
     frame = pd.DataFrame(
         {
-            "method": requests["method"].to_numpy()[req],
-            "route": requests["route"].to_numpy()[req],
-            "view": requests["view"].to_numpy()[req],
+            "method": _take(requests["method"], req),
+            "route": _take(requests["route"], req),
+            "view": _take(requests["view"], req),
             "top_level": (calls["parent"] < 0).to_numpy(),
             "site_file": calls["site_file"],
             "site_line": calls["site_line"],
@@ -196,13 +190,17 @@ def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
             "category": calls["category"],
             "disposition": calls["disposition"],
             "rule": calls["rule"],
-            "target": pd.Categorical(_target(calls)),
+            "host": calls["host"],
+            "backend": calls["backend"],
+            "task": calls["task"],
+            "name": calls["name"],
+            "sql": calls["sql"],
             "req": req,
             "ms": calls["ms"].to_numpy(),
             "excl_ms": calls["excl_ms"].to_numpy(),
             "request_ms": requests["ms"].to_numpy()[req],
             "error": calls["error"].notna().to_numpy(),
-            "no_timeout": ((calls["kind"].astype(object) == "http") & calls["timeout"].isna()).to_numpy(),
+            "no_timeout": ((calls["kind"] == "http") & calls["timeout"].isna()).to_numpy(),
             "atomic": calls["atomic"].to_numpy(),
             "inline": calls["inline"].to_numpy(),
         }
@@ -226,6 +224,10 @@ def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     first = by.head(1).set_index("gid")
     for column in GROUP_KEYS + ["view"]:
         groups[column] = first[column].reindex(groups.index)
+    groups["target"] = [
+        row[_TARGET[str(kind)]] if str(kind) in _TARGET else None
+        for kind, row in zip(groups["kind"], records(groups[list(_TARGET.values())]), strict=True)
+    ]
     example = frame.loc[by["ms"].idxmax().to_numpy(), ["gid", "req"]].set_index("gid")["req"]
     groups["example_row"] = example.reindex(groups.index)
     groups["first_row"] = by.head(1).reset_index().set_index("gid")["index"].reindex(groups.index)
