@@ -18,7 +18,9 @@ def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     if len(req) == 0:
         empty: np.ndarray = np.zeros(0)
         return empty
-    order = np.lexsort((start, req))
+    # Records keep calls in start order, so the sort is usually already done: check in one pass first.
+    in_order = bool(np.all((req[1:] > req[:-1]) | ((req[1:] == req[:-1]) & (start[1:] >= start[:-1]))))
+    order = np.arange(len(req)) if in_order else np.lexsort((start, req))
     r, s, e = req[order], start[order], end[order]
     reach = pd.Series(e).groupby(r, sort=False).cummax().to_numpy()
     previous = np.empty_like(reach)
