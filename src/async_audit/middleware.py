@@ -8,6 +8,7 @@ from typing import Any
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
+from async_audit.record.frames import add_stop_code
 from async_audit.record.guard import guarded
 from async_audit.record.recorder import finish_trace, start_trace
 from async_audit.record.trace import current_trace
@@ -61,3 +62,7 @@ class AuditMiddleware:
             current_trace.reset(token)
             with guarded():
                 finish_trace(trace, sampled, request, status)
+
+
+add_stop_code(AuditMiddleware.__call__.__code__)
+add_stop_code(AuditMiddleware.__acall__.__code__)

@@ -13,6 +13,8 @@ import sysconfig
 from types import CodeType, FrameType
 from typing import Any
 
+from django.core.handlers.base import BaseHandler
+
 from async_audit.conf import Config, get_config, on_config_change
 
 MAX_STACK = 8
@@ -21,6 +23,7 @@ MAX_STACK = 8
 _PROJECT = 0  # the audited project's own code: (kind, relpath)
 _THIRD = 1  # a third-party package: (kind, top-level package name)
 _SKIP = 2  # stdlib, Django, async-audit, frozen modules: neither a call site nor a "via"
+_STOP = 3  # the request's entry (Django's handler, the middleware): nothing further out is the call's
 
 # Frameworks between the project and a hook are plumbing, not the SDK that made the call (django-silk's
 # ORM patch and profiler wrap the site's own queries and functions).
@@ -31,6 +34,18 @@ _PLUMBING = frozenset(
 # Keyed by id(code): hashing a code object hashes its bytecode and constants on every lookup (over a
 # microsecond each). The entry holds the code object, so its id cannot be reused while cached.
 _cache: dict[int, tuple[CodeType, int, str | None, str]] = {}
+
+
+# Code objects where the walk stops: Django's handler calling the view, and AuditMiddleware calling the rest
+# of the chain. The frames outside them (middleware plumbing, the server, the test client) hold no call site
+# and are most of a request's stack; a call made in a project's own middleware meets its frame first.
+_stop_codes: dict[int, CodeType] = {}
+
+
+def add_stop_code(code: CodeType) -> None:
+    """Stop every call-site walk at frames running ``code``."""
+    _stop_codes[id(code)] = code
+    _cache.pop(id(code), None)
 
 
 def _clear_cache() -> None:
@@ -66,6 +81,8 @@ def _real(filename: str) -> str:
 
 def classify_code(code: CodeType, module: str | None, config: Config) -> tuple[int, str | None, str]:
     """``(_PROJECT, relative path, name)``, ``(_THIRD, package, name)`` or ``(_SKIP, None, name)``."""
+    if _stop_codes.get(id(code)) is code:
+        return _STOP, None, code.co_name
     kind, name = _classify(code, module, config)
     return kind, name, getattr(code, "co_qualname", code.co_name)
 
@@ -123,5 +140,11 @@ def call_site(frame: FrameType | None) -> tuple[dict[str, Any] | None, list[dict
                 break
         elif kind == _THIRD and not stack:
             via = name
+        elif kind == _STOP:
+            break
         frame = frame.f_back
     return (stack[0] if stack else None), stack, via
+
+
+add_stop_code(BaseHandler._get_response.__code__)
+add_stop_code(BaseHandler._get_response_async.__code__)
