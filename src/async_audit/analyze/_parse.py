@@ -91,6 +91,9 @@ _PY_TYPES: dict[str, tuple[type, ...]] = {
     "list": (list,),
 }
 _INT_LIMIT = 2**53  # larger integers lose precision as float64, and no real record holds one
+# Seconds since 1970 or milliseconds: 1e10 is the year 2286, or 115 days. A larger finite number (1e308) is no
+# measurement, and would overflow the report's dates and chart axes.
+_NUM_LIMIT = 1e10
 
 
 Codes = tuple[np.ndarray, list[str]]  # categorical codes (-1 = missing) and their categories
@@ -301,8 +304,8 @@ def _check(table: Table, spec: dict[str, tuple[str, bool, bool]], n: int) -> np.
                 bad |= np.isnan(numbers)
             if kind == "int":
                 bad |= np.abs(np.nan_to_num(numbers, nan=0.0)) >= _INT_LIMIT
-            elif not np.isfinite(numbers[~np.isnan(numbers)]).all():
-                bad |= np.isinf(numbers)
+            else:
+                bad |= np.abs(np.nan_to_num(numbers, nan=0.0)) >= _NUM_LIMIT
     return ~bad
 
 

@@ -117,9 +117,14 @@ def _inline_svg(svg: str, name: str, title: str) -> str:
     return svg.replace("<svg", f'<svg class="chart-svg" role="img" aria-label="{escape(title)}"', 1)
 
 
-def _render(name: str, title: str, width: float, height: float, draw: Callable[[Any], None]) -> Markup:
-    with _figure(name, title, width, height) as (fig, out):
-        draw(fig)
+def _render(name: str, title: str, width: float, height: float, draw: Callable[[Any], None]) -> Markup | None:
+    try:
+        with _figure(name, title, width, height) as (fig, out):
+            draw(fig)
+    except (ValueError, ArithmeticError):
+        # Matplotlib refuses NaN, infinite and overflowing axis limits, and a zero budget divides by zero;
+        # no analysed record produces them: a hand-built report with them gets no chart rather than no report.
+        return None
     return Markup(out[0])
 
 

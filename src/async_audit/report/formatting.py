@@ -148,7 +148,10 @@ def fmt_ts(value: float | None) -> str:
     if not _finite(value):
         return "–"
     assert value is not None
-    return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    try:
+        return dt.datetime.fromtimestamp(value, tz=dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except (OverflowError, OSError, ValueError):  # beyond the year 9999 or the platform's time_t
+        return "–"
 
 
 def fmt_iso(value: str) -> str:
