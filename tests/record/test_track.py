@@ -53,3 +53,18 @@ def test_track_records_errors_and_reraises() -> None:
     finally:
         current_trace.reset(token)
     assert trace.calls[0]["error"] == "ValueError"
+
+
+def test_call_site_walk_stops_at_the_request_entry() -> None:
+    from django.core.handlers.base import BaseHandler
+
+    from async_audit.middleware import AuditMiddleware
+    from async_audit.record.frames import _stop_codes
+
+    for code in (
+        BaseHandler._get_response.__code__,  # type: ignore[attr-defined]
+        BaseHandler._get_response_async.__code__,  # type: ignore[attr-defined]
+        AuditMiddleware.__call__.__code__,
+        AuditMiddleware.__acall__.__code__,
+    ):
+        assert _stop_codes[id(code)] is code
