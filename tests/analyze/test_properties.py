@@ -19,7 +19,7 @@ from async_audit.rules import load_rules
 from tests.analyze.records import call, request, site
 
 RULES = load_rules()
-FAST = settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 durations = st.floats(min_value=0.0, max_value=50_000.0, allow_nan=False)
 hosts = st.sampled_from(["api.stripe.com", "hooks.slack.com", "partner.example.com", "es.internal"])
@@ -136,7 +136,7 @@ def damaged_lines(draw: st.DrawFn) -> list[bytes]:
 
 
 @settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
