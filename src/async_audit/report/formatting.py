@@ -259,7 +259,8 @@ def csv_cell(value: object) -> object:
         return "true" if value else "false"
     if isinstance(value, (int, float)):
         return value if _finite(value) else ""
-    text = str(getattr(value, "value", value))
+    # Python before 3.11 cannot write a NUL in a CSV field ("need to escape"), and no spreadsheet shows one.
+    text = str(getattr(value, "value", value)).replace("\x00", "")
     if text.startswith(_FORMULA_START):
         return "'" + text
     return text

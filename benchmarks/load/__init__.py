@@ -1,0 +1,1 @@
+"""Load and fault benchmark of the recorder under gunicorn and uvicorn (``python -m benchmarks.load``)."""
