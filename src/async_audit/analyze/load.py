@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from async_audit.analyze import _parse
+from async_audit.analyze import _arrow, _parse
 from async_audit.analyze.model import CallSite
 from async_audit.analyze.schema import CALL_COLUMNS, REQUEST_COLUMNS
 from async_audit.errors import InputError, RecordFormatError
@@ -187,11 +187,30 @@ def _pieces(path: Path, size: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:], strict=False))
 
 
-def _parse_piece(path: str, start: int, end: int) -> _parse.Chunk:
+def _parse_piece(path: str, start: int, end: int, threads: bool = True) -> list[_parse.Chunk]:
+    """The piece's records: pyarrow's reader when it takes the piece whole, else the standard library's path.
+
+    A last line without its newline (torn, most often: the recorder's process was killed mid-write) is parsed
+    apart, so a torn file costs one line on the slow path, not a piece.
+    """
     with open(path, "rb") as fh:
         fh.seek(start)
         data = fh.read(end - start)
-    return _parse.parse_lines(data)
+    return _parse_piece_bytes(data, threads)
+
+
+def _parse_piece_bytes(data: bytes, threads: bool = True) -> list[_parse.Chunk]:
+    cut = data.rfind(b"\n") + 1
+    body, tail = data[:cut], data[cut:]
+    chunk = _arrow.parse_lines(body, use_threads=threads) if body else None
+    if chunk is None:
+        return [_parse.parse_lines(data)]
+    if not tail:
+        return [chunk]
+    last = _parse.parse_lines(tail)
+    if last.bad_version is not None:
+        last.bad_version = (last.bad_version[0] + body.count(b"\n"), last.bad_version[1])
+    return [chunk, last]
 
 
 def _line_number(path: Path, start: int, index: int) -> int:
@@ -209,7 +228,7 @@ def _workers(total: int, tasks: int) -> int:
     return max(1, min(cpus, tasks))
 
 
-def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[_parse.Chunk]:
+def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[list[_parse.Chunk]]:
     """Chunks in task order, parsed here or by a pool of worker processes."""
     if workers == 1:
         for path, start, end in tasks:
@@ -218,15 +237,16 @@ def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[_parse.Ch
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
 
-    def submit(path: Path, start: int, end: int) -> Future[_parse.Chunk]:
+    def submit(path: Path, start: int, end: int) -> Future[list[_parse.Chunk]]:
         with warnings.catch_warnings():
             # Python 3.12 warns about fork() in a process with threads; the workers only parse bytes.
             warnings.simplefilter("ignore", DeprecationWarning)
-            return pool.submit(_parse_piece, str(path), start, end)
+            # one thread each: the workers already keep every core busy
+            return pool.submit(_parse_piece, str(path), start, end, False)
 
     try:
         window = workers * 2  # bounded look-ahead: few finished pieces wait in memory
-        pending: deque[Future[_parse.Chunk]] = deque()
+        pending: deque[Future[list[_parse.Chunk]]] = deque()
         for path, start, end in tasks:
             pending.append(submit(path, start, end))
             if len(pending) > window:
@@ -264,19 +284,20 @@ def _load(paths: Sequence[str | Path], progress: Progress | None) -> Recordings:
     stats = LoadStats(paths=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)])
     stats.files = len(files)
     done = 0
-    for (path, start, end), chunk in zip(tasks, _run(tasks, _workers(total, len(tasks))), strict=False):
-        if chunk.bad_version is not None:
-            index, version = chunk.bad_version
-            line = _line_number(path, start, index)
-            raise RecordFormatError(
-                f"{path}:{line}: record format version {version!r} is not supported (this async-audit reads "
-                "version 1); upgrade async-audit"
-            )
-        code = int(file_codes.remap(np.zeros(1, dtype=np.int32), [str(path)])[0])
-        builder.add(chunk, code)
-        stats.skipped_lines += chunk.skipped
-        if chunk.skipped:
-            stats.skipped_by_file[str(path)] = stats.skipped_by_file.get(str(path), 0) + chunk.skipped
+    for (path, start, end), chunks in zip(tasks, _run(tasks, _workers(total, len(tasks))), strict=False):
+        for chunk in chunks:
+            if chunk.bad_version is not None:
+                index, version = chunk.bad_version
+                line = _line_number(path, start, index)
+                raise RecordFormatError(
+                    f"{path}:{line}: record format version {version!r} is not supported (this async-audit "
+                    "reads version 1); upgrade async-audit"
+                )
+            code = int(file_codes.remap(np.zeros(1, dtype=np.int32), [str(path)])[0])
+            builder.add(chunk, code)
+            stats.skipped_lines += chunk.skipped
+            if chunk.skipped:
+                stats.skipped_by_file[str(path)] = stats.skipped_by_file.get(str(path), 0) + chunk.skipped
         done += end - start
         if progress is not None:
             progress(done, total)
