@@ -29,6 +29,7 @@ __all__ = ["AVAILABLE", "parse_lines"]
 AVAILABLE = pa is not None
 
 _BOM = b"\xef\xbb\xbf"
+_NEWLINE, _BRACE = ord("\n"), ord("{")
 
 
 def _schema() -> Any:
@@ -107,10 +108,14 @@ def parse_lines(data: bytes, use_threads: bool = True) -> _parse.Chunk | None:
     if not AVAILABLE or not data:
         return None
     data = data.removeprefix(_BOM)
-    lines = data.count(b"\n")
+    if not data.endswith(b"\n"):
+        return None
     # Every line must start with "{": a blank line yields no row, so with this and the row count below each
     # line is exactly one object (pyarrow would read two objects on one line as two rows).
-    if not data.endswith(b"\n") or (data[:1] == b"{") + data.count(b"\n{") != lines:
+    raw = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(raw == _NEWLINE)
+    lines = len(ends)
+    if raw[0] != _BRACE or not bool((raw[ends[:-1] + 1] == _BRACE).all()):
         return None
     if not data.isascii():
         try:  # pyarrow does not check UTF-8 in the values it skips or keeps; the other path skips such lines

@@ -163,7 +163,13 @@ def _decode(line: str | bytes) -> Any:
     try:  # the standard entry point decides every case the fast path did not accept
         return json.loads(line)
     except (ValueError, RecursionError):
-        return _BLANK if not line.strip() else _BROKEN
+        # Blank means ASCII whitespace only, as for bytes: str.strip() would also take "\x1c" or a
+        # no-break space for blank, and such a line would go uncounted.
+        blank = not (line.strip(_ASCII_SPACE) if isinstance(line, str) else line.strip())
+        return _BLANK if blank else _BROKEN
+
+
+_ASCII_SPACE = " \t\n\r\x0b\x0c"
 
 
 def parse_objects(objects: Sequence[dict[str, Any]], lines: Sequence[int] | None = None) -> Chunk:

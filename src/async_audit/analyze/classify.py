@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from async_audit.analyze._groups import group_ids
 from async_audit.analyze.model import CallSite, Category, Disposition
 from async_audit.rules import CallFacts, RuleSet
 
@@ -50,7 +51,7 @@ def classify_calls(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
         for col in ("category", "disposition", "reason", "rule"):
             calls[col] = pd.Categorical([])
         return calls
-    group = calls.groupby(FACT_COLUMNS, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    group = group_ids(calls, FACT_COLUMNS)
     first = pd.Series(np.arange(len(calls))).groupby(group).first().to_numpy()
     facts = calls[FACT_COLUMNS].iloc[first]
     decided = [
@@ -98,7 +99,7 @@ def source_interactivity(
     candidates &= (calls["site_line"] >= 0).to_numpy() & calls["site_file"].notna().to_numpy()
     site_columns = ["site_file", "site_line", "site_function"]
     # One question per distinct call site, not per call.
-    group = calls.groupby(site_columns, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    group = group_ids(calls, site_columns)
     first = pd.Series(np.arange(len(calls))).groupby(group).first()
     answers: list[bool | None] = []
     for file, line, function in calls[site_columns].iloc[first.to_numpy()].itertuples(index=False, name=None):

@@ -12,6 +12,7 @@ from typing import Any, cast
 import numpy as np
 import pandas as pd
 
+from async_audit.analyze._groups import group_ids
 from async_audit.analyze.load import Recordings
 from async_audit.analyze.model import (
     Budgets,
@@ -76,7 +77,7 @@ def _quantiles(grouped: Any, column: str, index: pd.Index) -> np.ndarray:
 
 def endpoint_stats(requests: pd.DataFrame, calls: pd.DataFrame, budgets: Budgets) -> pd.DataFrame:
     """One row per (method, route): counts, percentiles, budgets, deferrable time and projections."""
-    eid = requests.groupby(ENDPOINT_KEYS, observed=True, dropna=False, sort=False).ngroup().to_numpy()
+    eid = group_ids(requests, ENDPOINT_KEYS)
     unfinished = requests["status"].to_numpy() == 0
     frame = pd.DataFrame(
         {
@@ -205,7 +206,7 @@ def call_groups(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
             "inline": calls["inline"].to_numpy(),
         }
     )
-    frame["gid"] = frame.groupby(GROUP_KEYS, observed=True, dropna=False, sort=False).ngroup()
+    frame["gid"] = group_ids(frame, GROUP_KEYS)
     frame["inline_excl"] = np.where(frame["inline"], frame["excl_ms"], 0.0)
     by = frame.groupby("gid", sort=True)
     groups = by.agg(

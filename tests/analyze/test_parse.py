@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from async_audit.analyze._parse import parse_lines
+
+
+def test_only_ascii_whitespace_makes_a_line_blank() -> None:
+    # "\x1c" and a no-break space are whitespace to str.strip(), but such a line is no record: it is counted.
+    chunk = parse_lines(b"\x1c\n\xc2\xa0\n \t\r\n\n")
+    assert (chunk.records, chunk.skipped) == (0, 2)
