@@ -153,3 +153,23 @@ def test_a_torn_last_line_does_not_cost_the_piece(monkeypatch: pytest.MonkeyPatc
     chunks = load_module._parse_piece_bytes(body + torn)
     assert [c.records for c in chunks] == [5, 0] and chunks[1].skipped == 1
     assert calls == [len(torn)]
+
+
+def test_stacks_already_sent_in_this_load_are_left_out() -> None:
+    data = _lines(_records())
+    seen: set[tuple[object, ...]] = set()
+    first = _arrow.parse_lines(data, seen=seen)
+    again = _arrow.parse_lines(data, seen=seen)
+    assert first is not None and again is not None
+    assert first.stacks == _parse.parse_lines(data).stacks and set(first.stacks) == seen
+    assert again.stacks == {}
+
+
+def test_every_load_sends_its_stacks_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "records.jsonl"
+    path.write_bytes(_lines(_records() * 4))
+    monkeypatch.setattr(load_module, "_PIECE_BYTES", 2000)
+    first, second = load_records([path]), load_records([path])
+    assert first.stacks and first.stacks == second.stacks
+    monkeypatch.setattr(_arrow, "AVAILABLE", False)
+    assert load_records([path]).stacks == first.stacks

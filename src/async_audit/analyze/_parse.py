@@ -148,7 +148,11 @@ def _lines(data: bytes) -> Sequence[str | bytes]:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return data.split(b"\n")
-    return text.removeprefix("\ufeff").split("\n")
+    lines = text.split("\n")
+    if lines[0].startswith("\ufeff") and lines[0][1:].strip(_ASCII_SPACE):
+        # the byte order mark goes; a line of nothing but the mark is no record, and is counted
+        lines[0] = lines[0][1:]
+    return lines
 
 
 def _decode(line: str | bytes) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gc
 import glob
+import itertools
 import multiprocessing
 import os
 import warnings
@@ -187,7 +188,12 @@ def _pieces(path: Path, size: int) -> list[tuple[int, int]]:
     return list(zip(bounds[:-1], bounds[1:], strict=False))
 
 
-def _parse_piece(path: str, start: int, end: int, threads: bool = True) -> list[_parse.Chunk]:
+# (load, keys): the (route, call site) keys whose stack this process already returned in that load
+_SENT: list[Any] = [None, set()]
+_loads = itertools.count()
+
+
+def _parse_piece(path: str, start: int, end: int, threads: bool = True, load: str = "") -> list[_parse.Chunk]:
     """The piece's records: pyarrow's reader when it takes the piece whole, else the standard library's path.
 
     A last line without its newline (torn, most often: the recorder's process was killed mid-write) is parsed
@@ -196,13 +202,15 @@ def _parse_piece(path: str, start: int, end: int, threads: bool = True) -> list[
     with open(path, "rb") as fh:
         fh.seek(start)
         data = fh.read(end - start)
-    return _parse_piece_bytes(data, threads)
+    if _SENT[0] != load or not load:
+        _SENT[:] = [load, set()]  # a new load (a forked worker inherits the parent's)
+    return _parse_piece_bytes(data, threads, _SENT[1])
 
 
-def _parse_piece_bytes(data: bytes, threads: bool = True) -> list[_parse.Chunk]:
+def _parse_piece_bytes(data: bytes, threads: bool = True, sent: set[Any] | None = None) -> list[_parse.Chunk]:
     cut = data.rfind(b"\n") + 1
     body, tail = data[:cut], data[cut:]
-    chunk = _arrow.parse_lines(body, use_threads=threads) if body else None
+    chunk = _arrow.parse_lines(body, use_threads=threads, seen=sent) if body else None
     if chunk is None:
         return [_parse.parse_lines(data)]
     if not tail:
@@ -230,9 +238,10 @@ def _workers(total: int, tasks: int) -> int:
 
 def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[list[_parse.Chunk]]:
     """Chunks in task order, parsed here or by a pool of worker processes."""
+    load = f"{os.getpid()}-{next(_loads)}"
     if workers == 1:
         for path, start, end in tasks:
-            yield _parse_piece(str(path), start, end)
+            yield _parse_piece(str(path), start, end, True, load)
         return
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context(method))
@@ -242,7 +251,7 @@ def _run(tasks: list[tuple[Path, int, int]], workers: int) -> Iterable[list[_par
             # Python 3.12 warns about fork() in a process with threads; the workers only parse bytes.
             warnings.simplefilter("ignore", DeprecationWarning)
             # one thread each: the workers already keep every core busy
-            return pool.submit(_parse_piece, str(path), start, end, False)
+            return pool.submit(_parse_piece, str(path), start, end, False, load)
 
     try:
         window = workers * 2  # bounded look-ahead: few finished pieces wait in memory
