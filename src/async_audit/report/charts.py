@@ -121,9 +121,10 @@ def _render(name: str, title: str, width: float, height: float, draw: Callable[[
     try:
         with _figure(name, title, width, height) as (fig, out):
             draw(fig)
-    except (ValueError, ArithmeticError):
-        # Matplotlib refuses NaN, infinite and overflowing axis limits, and a zero budget divides by zero;
-        # no analysed record produces them: a hand-built report with them gets no chart rather than no report.
+    except (ValueError, ArithmeticError, TypeError):
+        # Matplotlib refuses NaN, infinite and overflowing axis limits (past about 1e16 its transforms fall
+        # back to object arrays and raise TypeError), and a zero budget divides by zero; no analysed record
+        # produces them: a hand-built report with them gets no chart rather than no report.
         return None
     return Markup(out[0])
 
