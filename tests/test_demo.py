@@ -94,5 +94,6 @@ def test_cli_demo_prints_a_summary_and_the_path_to_open(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["demo", "--out", str(tmp_path / "out"), "--steps", "0", "--fast"])
     assert result.exit_code == 0, result.output
     assert "findings" in result.output
+    assert "Took " in result.output and "(site " in result.output
     assert f"Open: {tmp_path / 'out' / 'async-audit-report.html'}" in result.output
     assert (tmp_path / "out" / "async-audit-report.html").is_file()

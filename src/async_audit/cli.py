@@ -549,6 +549,8 @@ def demo(out: Path | None, steps: int, duration: float, seed: int, fast: bool) -
             f"on {finding.method} {finding.route}: saves {finding.savings_ms_per_request:,.0f} ms per request"
         )
     click.echo(f"Stubs: {len(result.stubs)} files in {out_dir / 'stubs'}")
+    phases = ", ".join(f"{name} {seconds:.0f} s" for name, seconds in result.seconds.items())
+    click.echo(f"Took {sum(result.seconds.values()):.0f} s ({phases})")
     html = next((p for p in result.reports if p.suffix == ".html"), None)
     click.echo(f"Open: {html or out_dir}")
 
