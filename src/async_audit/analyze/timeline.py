@@ -13,6 +13,30 @@ import pandas as pd
 __all__ = ["exclusive_time", "retime"]
 
 
+def _running_max(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The running maximum of ``values`` within each run of equal ``keys`` (runs are adjacent).
+
+    Exact, and without a groupby: round k takes the k-th row of every run at least k + 1 rows long, so the
+    rounds are as many as the longest run has rows (a request's calls) and the work is one step per row.
+    """
+    n = len(keys)
+    out: np.ndarray = values.copy()
+    if n < 2:
+        return out
+    new = np.empty(n, dtype=bool)
+    new[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    starts = np.flatnonzero(new)
+    lengths = np.diff(np.append(starts, n))
+    by_length = np.argsort(-lengths, kind="stable")
+    starts, lengths = starts[by_length], lengths[by_length]
+    longer = np.searchsorted(-lengths, -np.arange(1, int(lengths[0])), side="left")  # runs longer than k
+    for k, runs in enumerate(longer.tolist(), start=1):
+        rows = starts[:runs] + k
+        out[rows] = np.maximum(out[rows - 1], values[rows])
+    return out
+
+
 def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     """For each interval, the time it covers that no earlier-starting interval of its request covers."""
     if len(req) == 0:
@@ -22,7 +46,7 @@ def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     in_order = bool(np.all((req[1:] > req[:-1]) | ((req[1:] == req[:-1]) & (start[1:] >= start[:-1]))))
     order = np.arange(len(req)) if in_order else np.lexsort((start, req))
     r, s, e = req[order], start[order], end[order]
-    reach = pd.Series(e).groupby(r, sort=False).cummax().to_numpy()
+    reach = _running_max(r, e)
     previous = np.empty_like(reach)
     previous[0] = -np.inf
     previous[1:] = reach[:-1]
@@ -33,11 +57,15 @@ def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
     return out
 
 
-def _clipped(calls: pd.DataFrame, request_ms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    req = calls["req"].to_numpy()
+def _clipped(
+    calls: pd.DataFrame, rows: np.ndarray, request_ms: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Request, start and end of the calls at ``rows`` (a mask), clipped to their request."""
+    req = calls["req"].to_numpy()[rows]
+    t = calls["t"].to_numpy()[rows]
     limit = request_ms[req]
-    start = np.clip(calls["t"].to_numpy(), 0.0, limit)
-    end = np.clip(calls["t"].to_numpy() + calls["ms"].to_numpy(), start, limit)
+    start = np.clip(t, 0.0, limit)
+    end = np.clip(t + calls["ms"].to_numpy()[rows], start, limit)
     return req, start, end
 
 
@@ -46,7 +74,7 @@ def exclusive_time(calls: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
     calls = calls.copy(deep=False)  # new columns only: the caller's frame stays as it was
     top = (calls["parent"] < 0).to_numpy()
     excl = np.zeros(len(calls))
-    req, start, end = _clipped(calls[top], requests["ms"].to_numpy())
+    req, start, end = _clipped(calls, top, requests["ms"].to_numpy())
     excl[top] = _sweep(req, start, end)
     calls["excl_ms"] = excl
     return calls
@@ -64,7 +92,7 @@ def retime(requests: pd.DataFrame, calls: pd.DataFrame) -> pd.DataFrame:
     req = calls["req"].to_numpy()
     covered = np.bincount(req[top], weights=calls["excl_ms"].to_numpy()[top], minlength=n)
     kept = top & ~calls["deferrable"].to_numpy()
-    kreq, start, end = _clipped(calls[kept], requests["ms"].to_numpy())
+    kreq, start, end = _clipped(calls, kept, requests["ms"].to_numpy())
     covered_kept = np.bincount(kreq, weights=_sweep(kreq, start, end), minlength=n)
     saving = np.maximum(0.0, covered - covered_kept)
     requests["covered_ms"] = covered
