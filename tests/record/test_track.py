@@ -52,7 +52,7 @@ def test_track_records_errors_and_reraises() -> None:
                 raise ValueError("user error")
     finally:
         current_trace.reset(token)
-    assert trace.calls[0]["error"] == "ValueError"
+    assert trace.calls[0].error == "ValueError"
 
 
 def test_call_site_walk_stops_at_the_request_entry() -> None:

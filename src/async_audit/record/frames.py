@@ -32,24 +32,41 @@ _PLUMBING = frozenset(
 )
 
 # Keyed by id(code): hashing a code object hashes its bytecode and constants on every lookup (over a
-# microsecond each). The entry holds the code object, so its id cannot be reused while cached.
+# microsecond each). The entry holds the code object, so its id cannot be reused while cached: an entry found
+# by id is the entry of that very code object.
 _cache: dict[int, tuple[CodeType, int, str | None, str]] = {}
+
+# The walk's fast path, per module: keyed by id() of the module's globals (the entry holds the dict, so the
+# id cannot be reused while cached). A module whose every frame is passed over (_SKIP) or is the same
+# third-party package (_THIRD) is classified once for all its functions; any other module (the project's
+# own, one holding a stop code, code compiled under another file name) goes by code object (_BY_CODE).
+# Most frames of a request's stack belong to the first two kinds, and a stack holds few modules.
+_BY_CODE = 4
+_modules: dict[int, tuple[dict[str, Any], int, str | None]] = {}
+
+# A project frame of a call's stack: (path relative to its project root, line, function). The record's
+# ``{"file", "line", "function"}`` objects are built from these on the sink's writer thread.
+Frame = tuple[str, int, str]
 
 
 # Code objects where the walk stops: Django's handler calling the view, and AuditMiddleware calling the rest
 # of the chain. The frames outside them (middleware plumbing, the server, the test client) hold no call site
 # and are most of a request's stack; a call made in a project's own middleware meets its frame first.
 _stop_codes: dict[int, CodeType] = {}
+_stop_files: set[str] = set()
 
 
 def add_stop_code(code: CodeType) -> None:
     """Stop every call-site walk at frames running ``code``."""
     _stop_codes[id(code)] = code
+    _stop_files.add(_real(code.co_filename))
     _cache.pop(id(code), None)
+    _modules.clear()
 
 
 def _clear_cache() -> None:
     _cache.clear()
+    _modules.clear()
 
 
 on_config_change(_clear_cache)
@@ -117,33 +134,60 @@ def _package_from_path(real: str) -> str:
     return ""
 
 
-def call_site(frame: FrameType | None) -> tuple[dict[str, Any] | None, list[dict[str, Any]], str | None]:
-    """``(site, stack, via)`` for a call whose innermost frame is ``frame``.
+def _module_entry(frame: FrameType, config: Config) -> tuple[dict[str, Any], int, str | None]:
+    code = frame.f_code
+    namespace = frame.f_globals
+    module = namespace.get("__name__")
+    kind, name, _ = classify_code(code, module if isinstance(module, str) else None, config)
+    file = namespace.get("__file__")
+    whole = (
+        kind in (_SKIP, _THIRD)
+        and isinstance(file, str)
+        and _real(file) == _real(code.co_filename)
+        and _real(file) not in _stop_files
+    )
+    entry = (namespace, kind if whole else _BY_CODE, name)
+    _modules[id(namespace)] = entry
+    return entry
 
-    ``site`` is the innermost project frame (None when the call came from no project code), ``stack`` up to
-    ``MAX_STACK`` project frames innermost first, ``via`` the outermost third-party package between the
-    project frame and the hook.
+
+def call_site(frame: FrameType | None) -> tuple[list[Frame], str | None]:
+    """``(stack, via)`` for a call whose innermost frame is ``frame``.
+
+    ``stack`` is up to ``MAX_STACK`` project frames, innermost first (the first is the call site; none when
+    the call came from no project code), ``via`` the outermost third-party package between the project frame
+    and the hook.
     """
     config = get_config()
+    modules = _modules
     cache = _cache
-    stack: list[dict[str, Any]] = []
+    stack: list[Frame] = []
     via: str | None = None
     while frame is not None:
-        code = frame.f_code
-        entry = cache.get(id(code))
-        if entry is None or entry[0] is not code:
-            entry = cache[id(code)] = (code, *classify_code(code, frame.f_globals.get("__name__"), config))
-        _, kind, name, function = entry
-        if kind == _PROJECT:
-            stack.append({"file": name, "line": frame.f_lineno, "function": function})
-            if len(stack) >= MAX_STACK:
+        module_entry = modules.get(id(frame.f_globals))
+        if module_entry is None:
+            module_entry = _module_entry(frame, config)
+        kind = module_entry[1]
+        if kind == _BY_CODE:
+            code = frame.f_code
+            entry = cache.get(id(code))
+            if entry is None:
+                module = frame.f_globals.get("__name__")
+                entry = cache[id(code)] = (code, *classify_code(code, module, config))
+            kind = entry[1]
+            if kind == _PROJECT:
+                stack.append((entry[2], frame.f_lineno, entry[3]))  # type: ignore[arg-type]
+                if len(stack) >= MAX_STACK:
+                    break
+            elif kind == _THIRD:
+                if not stack:
+                    via = entry[2]
+            elif kind == _STOP:
                 break
         elif kind == _THIRD and not stack:
-            via = name
-        elif kind == _STOP:
-            break
+            via = module_entry[2]
         frame = frame.f_back
-    return (stack[0] if stack else None), stack, via
+    return stack, via
 
 
 # Private to Django (and to its type stubs) but present in every supported version; tests pin them.

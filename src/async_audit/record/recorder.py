@@ -11,10 +11,10 @@ from typing import Any
 
 from async_audit.conf import get_config
 from async_audit.record.guard import guarded
-from async_audit.record.sink import get_sink
-from async_audit.record.trace import Trace
+from async_audit.record.sink import Deferred, get_sink
+from async_audit.record.trace import FORMAT_VERSION, Trace
 
-FORMAT_VERSION = 1
+__all__ = ["FORMAT_VERSION", "emit", "finish_trace", "start_trace"]
 
 _host = socket.gethostname()
 _pid = os.getpid()
@@ -47,58 +47,47 @@ def start_trace(method: str, path: str, proto: str) -> tuple[Trace | None, bool]
 
 
 def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None:
-    """Close ``trace`` and emit its record (or count it as sampled out).
+    """Close ``trace`` and hand it to the sink (or count it as sampled out).
 
-    If the recorder itself fails here, the record is counted as a lost write (so the report still says
-    something is missing) and the error goes on to the caller's guard, which logs it.
+    Only what the request object holds is read here; the record itself is built on the writer thread
+    (:meth:`Trace.to_record`). If the recorder itself fails here, the record is counted as a lost write (so
+    the report still says something is missing) and the error goes on to the caller's guard, which logs it.
     """
     # One function on purpose: it runs on every request, and each Python call costs as much as a line here.
     end = time.perf_counter_ns()
     try:
-        cpu_start = trace.cpu_start_ns
-        cpu_end = time.thread_time_ns() if cpu_start is not None else None
-        calls = trace.close()
-        ms = (end - trace.start_ns) / 1e6
+        if trace.cpu_start_ns is not None:
+            trace.cpu_end_ns = time.thread_time_ns()
+        trace.close(end)
         if not sampled:
             threshold = get_config().always_record_slower_than_ms
-            if threshold is None or ms < threshold:
+            if threshold is None or (end - trace.start_ns) / 1e6 < threshold:
                 _count_unsampled()
                 return
         match = getattr(request, "resolver_match", None)
-        # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path), not
-        # the path.
-        route = None if match is None else getattr(match, "route", None)
-        record: dict[str, Any] = {
-            "v": FORMAT_VERSION,
-            "id": trace.id,
-            "ts": round(trace.ts, 6),
-            "host": _host,
-            "pid": _pid,
-            "proto": trace.proto,
-            "method": str(request.method or "GET"),
-            "route": None if route is None else str(route),
-            "view": None if match is None else getattr(match, "_func_path", None),
-            "status": int(status),
-            "ms": round(ms, 3),
-            "cpu_ms": None if cpu_end is None else round((cpu_end - (cpu_start or 0)) / 1e6, 3),
-            "db": {"n": trace.db_n, "ms": round(trace.db_ns / 1e6, 3)},
-            "dropped": trace.dropped,
-            "unsampled": 0,
-            "lost": {"queue": 0, "write": 0},
-            "calls": calls,
-        }
+        if match is not None:
+            # The pattern as written ("" for the site's root, "^legacy/(?P<slug>[-\\w]+)/$" for re_path),
+            # not the path.
+            route = getattr(match, "route", None)
+            trace.route = None if route is None else str(route)
+            trace.view = getattr(match, "_func_path", None)
+        trace.host = _host
+        trace.pid = _pid
+        trace.method = str(request.method or "GET")
+        trace.status = int(status)
     except Exception:
         _count_lost()
         raise
-    emit(record)
+    emit(trace)
 
 
-def emit(record: dict[str, Any]) -> None:
+def emit(record: dict[str, Any] | Deferred) -> None:
     """Hand a finished record to the test captures if any are open, else to the process's sink."""
     if _captures:
+        built = record.to_record() if isinstance(record, Deferred) else record
         with _captures_lock:
             for capture in _captures:
-                capture.append(record)
+                capture.append(built)
         return
     with guarded():
         try:

@@ -1,7 +1,8 @@
 """Where records go: a background writer thread, so request threads never wait on I/O.
 
 Request threads only ``put`` into a bounded buffer (a full buffer drops the record and counts it, it never
-blocks). The writer thread serialises records as JSON lines and appends them to one file per process
+blocks), most often a request's raw figures (a :class:`Deferred`). The writer thread builds the records from
+them, serialises them as JSON lines and appends them to one file per process
 (``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
 ``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
 record that gets out, so a report can say how much is missing. After ``fork`` (gunicorn ``--preload``) the
@@ -35,6 +36,19 @@ _FLUSH_TIMEOUT_S = 5.0
 _BATCH = 512
 # One encoder for the process: ``json.dumps`` with options builds a new one per call.
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+class Deferred:
+    """A record handed over as raw figures, built into its dict by ``to_record`` on the writer thread."""
+
+    __slots__ = ()
+
+    def to_record(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+
+def _is_record(item: object) -> bool:
+    return isinstance(item, (dict, Deferred))
 
 
 class Output:
@@ -170,7 +184,7 @@ class Sink:
 
     # -- request threads --------------------------------------------------------------------------------
 
-    def put(self, record: dict[str, Any]) -> None:
+    def put(self, record: dict[str, Any] | Deferred) -> None:
         """Hand a record to the writer; never blocks on it, never raises."""
         buffer = self.buffer
         size = len(buffer)
@@ -239,6 +253,14 @@ class Sink:
                 item = buffer.popleft()
             except IndexError:
                 break
+            if isinstance(item, Deferred):
+                try:
+                    item = item.to_record()
+                except Exception as exc:  # noqa: BLE001 - counted as lost, and the writer carries on
+                    with self._lock:
+                        self.lost_write += 1
+                    report_internal_error(exc)
+                    continue
             if isinstance(item, dict):
                 batch.append(item)
                 self._in_flight += 1
@@ -294,7 +316,7 @@ class Sink:
     def flush(self, timeout: float = _FLUSH_TIMEOUT_S) -> bool:
         """Wait until everything put so far is written (or lost and counted); False on timeout."""
         if not self._running:
-            return not any(isinstance(item, dict) for item in self.buffer)
+            return not any(_is_record(item) for item in self.buffer)
         marker = threading.Event()
         self.buffer.append(marker)
         self._wake.set()
@@ -309,7 +331,7 @@ class Sink:
             thread.join(timeout)
             if thread.is_alive():
                 # Stuck on its output (a hung network disk): what it holds is lost, and said so below.
-                held = self._in_flight + sum(isinstance(item, dict) for item in list(self.buffer))
+                held = self._in_flight + sum(_is_record(item) for item in list(self.buffer))
                 with self._lock:
                     self.lost_write += held
                 self._report_unreported()
@@ -321,7 +343,7 @@ class Sink:
                 item = self.buffer.popleft()
             except IndexError:
                 break
-            if isinstance(item, dict):
+            if _is_record(item):
                 left += 1
             elif item is not _STOP:
                 item.set()

@@ -16,6 +16,10 @@ everything else. A hook does::
     return response
 
 ``begin_call``, ``Call.set``, ``Call.fail`` and ``Call.finish`` never raise.
+
+The request thread keeps raw figures only (clock readings in nanoseconds, the call site's frames as tuples);
+the record's dicts are built from them by :meth:`Trace.to_record`, on the sink's writer thread, after the
+response has gone.
 """
 
 from __future__ import annotations
@@ -26,16 +30,21 @@ import time
 from contextvars import ContextVar, Token
 from typing import Any
 
-from async_audit.record.frames import call_site
-from async_audit.record.guard import guarded
+from django.db import connections
+
+from async_audit.record.frames import Frame, call_site
+from async_audit.record.guard import report_internal_error
+from async_audit.record.sink import Deferred
+
+FORMAT_VERSION = 1
 
 current_trace: ContextVar[Trace | None] = ContextVar("async_audit_trace", default=None)
 # Index of the innermost call still running in this context: the parent of the next call.
 _open_call: ContextVar[int | None] = ContextVar("async_audit_open_call", default=None)
 
 
-class Trace:
-    """Everything recorded about one request while it runs."""
+class Trace(Deferred):
+    """Everything recorded about one request: filled while it runs, turned into its record afterwards."""
 
     __slots__ = (
         "id",
@@ -51,6 +60,16 @@ class Trace:
         "closed",
         "proto",
         "conns",
+        # Set when the request ends (see ``end``).
+        "end_ns",
+        "cpu_end_ns",
+        "n_calls",
+        "host",
+        "pid",
+        "method",
+        "route",
+        "view",
+        "status",
     )
 
     def __init__(self, request_id: str, max_calls: int, slow_sql_ms: float, proto: str) -> None:
@@ -58,7 +77,7 @@ class Trace:
         self.ts = time.time()
         self.start_ns = time.perf_counter_ns()
         self.cpu_start_ns: int | None = None
-        self.calls: list[dict[str, Any]] = []
+        self.calls: list[Call] = []
         self.dropped = 0
         self.max_calls = max_calls
         self.db_n = 0
@@ -67,56 +86,128 @@ class Trace:
         self.closed = False
         self.proto = proto
         self.conns: dict[int, tuple[Any, ...]] = {}  # thread id -> that thread's DB connection objects
+        self.end_ns = 0
+        self.cpu_end_ns: int | None = None
+        self.n_calls = 0
+        self.host = ""
+        self.pid: int | None = None
+        self.method = ""
+        self.route: str | None = None
+        self.view: str | None = None
+        self.status = 0
 
-    def close(self) -> list[dict[str, Any]]:
-        """Stop recording; calls still running (a thread the view left behind) are cut off here."""
+    def close(self, end_ns: int | None = None) -> None:
+        """Stop recording at ``end_ns``; calls still running then (a thread the view left behind) are cut
+        off there, and calls begun later are not part of the record."""
+        self.end_ns = time.perf_counter_ns() if end_ns is None else end_ns
         self.closed = True
-        now = time.perf_counter_ns()
-        for call in self.calls:
-            if call["ms"] is None:
-                call["ms"] = round((now - self.start_ns) / 1e6 - call["t"], 3)
-                call["error"] = call["error"] or "Unfinished"
-        return list(self.calls)
+        self.n_calls = len(self.calls)
+        self.conns = {}  # no call begins after this: the request's connections need not stay referenced
+
+    def call_records(self) -> list[dict[str, Any]]:
+        """The calls as the record holds them; for a closed trace."""
+        end_ns = self.end_ns
+        return [call.to_dict(end_ns) for call in self.calls[: self.n_calls]]
+
+    def to_record(self) -> dict[str, Any]:
+        """The request's record (see the record format in the design); for a closed trace."""
+        cpu_start = self.cpu_start_ns
+        cpu_end = self.cpu_end_ns
+        return {
+            "v": FORMAT_VERSION,
+            "id": self.id,
+            "ts": round(self.ts, 6),
+            "host": self.host,
+            "pid": self.pid,
+            "proto": self.proto,
+            "method": self.method,
+            "route": self.route,
+            "view": self.view,
+            "status": self.status,
+            "ms": round((self.end_ns - self.start_ns) / 1e6, 3),
+            "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
+            "db": {"n": self.db_n, "ms": round(self.db_ns / 1e6, 3)},
+            "dropped": self.dropped,
+            "unsampled": 0,
+            "lost": {"queue": 0, "write": 0},
+            "calls": self.call_records(),
+        }
 
 
 class Call:
     """A call being recorded; obtained from :func:`begin_call`."""
 
-    __slots__ = ("trace", "data", "start_ns", "token", "parent")
+    __slots__ = (
+        "trace",
+        "kind",
+        "lib",
+        "via",
+        "t_ns",
+        "start_ns",
+        "end_ns",
+        "parent",
+        "atomic",
+        "frames",
+        "error",
+        "fields",
+        "token",
+    )
 
     def __init__(
         self,
         trace: Trace,
-        data: dict[str, Any],
-        start_ns: int,
-        token: Token[int | None] | None,
+        kind: str,
+        lib: str,
+        via: str | None,
+        t_ns: int,
         parent: int | None,
+        atomic: bool,
+        frames: list[Frame],
+        fields: dict[str, Any],
+        token: Token[int | None] | None,
     ) -> None:
         self.trace = trace
-        self.data = data
-        self.start_ns = start_ns
-        self.token = token
+        self.kind = kind
+        self.lib = lib
+        self.via = via
+        self.t_ns = t_ns  # start, from the request's start: before the stack walk
         self.parent = parent
+        self.atomic = atomic
+        self.frames = frames
+        self.fields = fields
+        self.token = token
+        self.error: str | None = None
+        self.end_ns: int | None = None
+        # The duration's clock starts last: the stack walk is the recorder's cost, not the call's.
+        self.start_ns = time.perf_counter_ns()
 
     def set(self, **fields: Any) -> None:
-        """Add kind-specific fields (``method``, ``host``...)."""
-        self.data.update(fields)
+        """Add kind-specific fields (``method``, ``host``...); ``error`` sets the call's error."""
+        if self.trace.closed:
+            return  # the record may be being built on the writer thread
+        if "error" in fields:
+            self.error = fields.pop("error")
+        self.fields.update(fields)
 
     def fail(self, exc: BaseException, **fields: Any) -> None:
         """End the call as failed with ``exc`` (its class name is recorded, never its message)."""
-        self.finish(error=type(exc).__name__, **fields)
+        self.error = type(exc).__name__
+        self.finish(**fields)
 
     def finish(self, **fields: Any) -> None:
         """End the call now; ``fields`` are added to it."""
         end = time.perf_counter_ns()
-        with guarded():
+        try:
             self._release()
             if self.trace.closed:
                 return
-            data = self.data
             if fields:
-                data.update(fields)
-            data["ms"] = round((end - self.start_ns) / 1e6, 3)
+                if "error" in fields:
+                    self.error = fields.pop("error")
+                self.fields.update(fields)
+            self.end_ns = end
+        except Exception as exc:  # the recorder's own: reported, never raised into the site
+            report_internal_error(exc)
 
     def _release(self) -> None:
         token = self.token
@@ -128,6 +219,32 @@ class Call:
         except ValueError:
             # Finished in another context than it began (a callback, a generator resumed elsewhere).
             _open_call.set(self.parent)
+
+    def to_dict(self, close_ns: int) -> dict[str, Any]:
+        """The call as its request's record holds it; ``close_ns`` ends a call still running."""
+        stack = [{"file": file, "line": line, "function": function} for file, line, function in self.frames]
+        end = self.end_ns
+        error = self.error
+        if end is None:
+            ms = round((close_ns - self.trace.start_ns - self.t_ns) / 1e6, 3)
+            error = error or "Unfinished"
+        else:
+            ms = round((end - self.start_ns) / 1e6, 3)
+        data: dict[str, Any] = {
+            "kind": self.kind,
+            "lib": self.lib,
+            "via": self.via,
+            "t": round(self.t_ns / 1e6, 3),
+            "ms": ms,
+            "parent": self.parent,
+            "atomic": self.atomic,
+            "site": stack[0] if stack else None,
+            "stack": stack,
+            "error": error,
+        }
+        if self.fields:
+            data.update(self.fields)
+        return data
 
 
 def begin_call(
@@ -144,35 +261,23 @@ def begin_call(
     if trace is None or trace.closed:
         return None
     start = time.perf_counter_ns()
-    with guarded():
+    try:
         parent = _open_call.get()
         calls = trace.calls
-        if parent is not None and not nest_same_kind and calls[parent]["kind"] == kind:
+        if parent is not None and not nest_same_kind and calls[parent].kind == kind:
             return None
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return None
-        site, stack, via = call_site(sys._getframe(depth))
-        data: dict[str, Any] = {
-            "kind": kind,
-            "lib": lib,
-            "via": via,
-            "t": round((start - trace.start_ns) / 1e6, 3),
-            "ms": None,
-            "parent": parent,
-            "atomic": in_atomic_block(trace),
-            "site": site,
-            "stack": stack,
-            "error": None,
-        }
-        if fields:
-            data.update(fields)
-        index = len(calls)
-        calls.append(data)
-        token = _open_call.set(index)
-        # The stack walk is the recorder's cost, not the call's: the clock starts after it.
-        return Call(trace, data, time.perf_counter_ns(), token, parent)
-    return None
+        frames, via = call_site(sys._getframe(depth))
+        token = _open_call.set(len(calls))
+        atomic = in_atomic_block(trace)
+        call = Call(trace, kind, lib, via, start - trace.start_ns, parent, atomic, frames, fields, token)
+        calls.append(call)
+        return call
+    except Exception as exc:  # the recorder's own: reported, never raised into the site
+        report_internal_error(exc)
+        return None
 
 
 def add_finished_call(
@@ -182,26 +287,29 @@ def add_finished_call(
     trace = current_trace.get()
     if trace is None or trace.closed:
         return
-    with guarded():
+    try:
         calls = trace.calls
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return
-        site, stack, via = call_site(sys._getframe(depth))
-        data: dict[str, Any] = {
-            "kind": kind,
-            "lib": lib,
-            "via": via,
-            "t": round((start_ns - trace.start_ns) / 1e6, 3),
-            "ms": round((end_ns - start_ns) / 1e6, 3),
-            "parent": _open_call.get(),
-            "atomic": in_atomic_block(trace),
-            "site": site,
-            "stack": stack,
-            "error": None,
-        }
-        data.update(fields)
-        calls.append(data)
+        frames, via = call_site(sys._getframe(depth))
+        call = Call(
+            trace,
+            kind,
+            lib,
+            via,
+            start_ns - trace.start_ns,
+            _open_call.get(),
+            in_atomic_block(trace),
+            frames,
+            fields,
+            None,
+        )
+        call.start_ns = start_ns
+        call.end_ns = end_ns
+        calls.append(call)
+    except Exception as exc:  # the recorder's own: reported, never raised into the site
+        report_internal_error(exc)
 
 
 def in_atomic_block(trace: Trace | None = None) -> bool:
@@ -211,8 +319,6 @@ def in_atomic_block(trace: Trace | None = None) -> bool:
     trace keeps this thread's connection objects (Django keeps one per alias and thread; closing a
     connection keeps the object).
     """
-    from django.db import connections
-
     if trace is None:
         return any(getattr(connections[alias], "in_atomic_block", False) for alias in connections)
     ident = threading.get_ident()

@@ -89,11 +89,13 @@ def begin_http(
     timeout: float | None = None,
     *,
     scheme: str | None = None,
+    depth: int = 2,
 ) -> Call | None:
     """Start an ``http`` call with every field shaped (see the module docstring); None when not recording.
 
     ``method`` and ``path`` are empty strings when the call failed before its request line was known (a
-    connection opened ahead of its request and refused).
+    connection opened ahead of its request and refused). ``depth``: the frame above this function's caller
+    where the call-site walk starts (the hook's own frames need no walking).
     """
     # The cache lookups are inlined: this runs for every recorded call, where each function call counts.
     host = host if type(host) is str else str(host or "")
@@ -110,7 +112,7 @@ def begin_http(
     return begin_call(
         "http",
         lib,
-        depth=2,
+        depth=depth,
         method=method.upper() if type(method) is str else str(method or "").upper(),
         host=cleaned,
         port=port if type(port) is int else port_number(port, scheme),

@@ -49,7 +49,7 @@ current_email: ContextVar[Call | None] = ContextVar("async_audit_email", default
 def note_swallowed_error(exc: BaseException) -> None:
     """Record ``exc`` on the running email call unless the call already has an error."""
     call = current_email.get()
-    if call is not None and call.data.get("error") is None:
+    if call is not None and call.error is None:
         call.set(error=type(exc).__name__)
 
 

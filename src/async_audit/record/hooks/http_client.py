@@ -60,17 +60,25 @@ class _InFlight:
 
 
 def _timeout_in_force(conn: Any) -> float | None:
-    gettimeout = getattr(getattr(conn, "sock", None), "gettimeout", None)
-    if gettimeout is not None:
-        return seconds(gettimeout())
-    return seconds(getattr(conn, "timeout", None))
+    sock = getattr(conn, "sock", None)
+    if sock is not None:
+        try:
+            timeout = sock.gettimeout()
+        except Exception:  # not a socket after all (a test double, a wrapped TLS object)  # noqa: BLE001
+            timeout = getattr(conn, "timeout", None)
+    else:
+        timeout = getattr(conn, "timeout", None)
+    # A socket's own timeout is a finite non-negative float or None: nothing to shape.
+    return timeout if timeout is None or type(timeout) is float else seconds(timeout)
 
 
-def _start(conn: Any, method: Any = "", path: Any = "") -> _InFlight:
+def _start(conn: Any, method: Any, path: Any, depth: int) -> _InFlight:
+    """Begin the call for the request on ``conn``; ``depth``: the wrapper's caller, counted from here."""
     tunnel = getattr(conn, "_tunnel_host", None)
     host, port = (tunnel, getattr(conn, "_tunnel_port", None)) if tunnel else (conn.host, conn.port)
     scheme = "https" if _HTTPS is not None and isinstance(conn, _HTTPS) else "http"
-    call = begin_http(LIB, method, host, port, path, scheme=scheme)
+    # The walk for the call site starts at the wrapper's caller: the hook's own frames are skipped anyway.
+    call = begin_http(LIB, method, host, port, path, scheme=scheme, depth=depth + 2)
     if call is not None:
         # The phases of this call are separate method calls; holding the request's "innermost open call"
         # between them would leave it dangling whenever the response is never read.
@@ -100,7 +108,8 @@ def _end(
         if exc is not None:
             in_flight.call.fail(exc, timeout=timeout)
         else:
-            in_flight.call.finish(status=status_code(status), timeout=timeout)
+            code = status if type(status) is int else status_code(status)
+            in_flight.call.finish(status=code, timeout=timeout)
     except Exception as error:  # the recorder's own: reported, never raised into the site
         report_internal_error(error)
 
@@ -144,7 +153,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
         with guarded():
             in_flight = getattr(self, _ATTR, None)
             if in_flight is None:
-                in_flight = _start(self, *_pending_request(sys._getframe(1)))
+                in_flight = _start(self, *_pending_request(sys._getframe(1)), depth=2)
         if in_flight is None:
             return original(self, *args, **kwargs)
         connecting, in_flight.connecting = in_flight.connecting, True
@@ -165,7 +174,7 @@ def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
         _end(conn, in_flight)  # the previous request's response was never read
         in_flight = None
     if in_flight is None:
-        in_flight = _start(conn, method, url)
+        in_flight = _start(conn, method, url, depth=3)
     elif in_flight.call is not None:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
         in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
@@ -205,7 +214,7 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
 def _for_send(conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | None:
     if in_flight is None:
         # A request written by hand, without putrequest.
-        in_flight = _start(conn, *_request_line(data))
+        in_flight = _start(conn, *_request_line(data), depth=3)
         in_flight.sent = True
     elif not in_flight.sent and not in_flight.connecting:
         # Written by hand on a connection opened ahead of it.
