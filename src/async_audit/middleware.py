@@ -9,7 +9,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from async_audit.record.frames import add_stop_code
-from async_audit.record.guard import guarded
+from async_audit.record.guard import report_internal_error
 from async_audit.record.recorder import finish_trace, start_trace
 from async_audit.record.trace import current_trace
 
@@ -26,12 +26,17 @@ class AuditMiddleware:
         if self.is_async:
             markcoroutinefunction(self)
 
+    # The guards are written out as try/except (what ``guarded()`` does, without its object and two method
+    # calls): this runs on every request.
+
     def __call__(self, request: HttpRequest) -> Any:
         if self.is_async:
             return self.__acall__(request)
-        trace, sampled = None, False
-        with guarded():
+        try:
             trace, sampled = start_trace(request.method or "GET", request.path_info, "wsgi")
+        except Exception as exc:  # the recorder's own: reported, never raised into the site
+            report_internal_error(exc)
+            trace, sampled = None, False
         if trace is None:
             return self.get_response(request)
         token = current_trace.set(trace)
@@ -42,13 +47,17 @@ class AuditMiddleware:
             return response
         finally:
             current_trace.reset(token)
-            with guarded():
+            try:
                 finish_trace(trace, sampled, request, status)
+            except Exception as exc:  # the recorder's own: reported, never raised into the site
+                report_internal_error(exc)
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
-        trace, sampled = None, False
-        with guarded():
+        try:
             trace, sampled = start_trace(request.method or "GET", request.path_info, "asgi")
+        except Exception as exc:  # the recorder's own: reported, never raised into the site
+            report_internal_error(exc)
+            trace, sampled = None, False
         get_response: Callable[[HttpRequest], Awaitable[HttpResponseBase]] = self.get_response
         if trace is None:
             return await get_response(request)
@@ -60,8 +69,10 @@ class AuditMiddleware:
             return response
         finally:
             current_trace.reset(token)
-            with guarded():
+            try:
                 finish_trace(trace, sampled, request, status)
+            except Exception as exc:  # the recorder's own: reported, never raised into the site
+                report_internal_error(exc)
 
 
 add_stop_code(AuditMiddleware.__call__.__code__)

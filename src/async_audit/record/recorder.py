@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from async_audit.conf import get_config
-from async_audit.record.guard import guarded
+from async_audit.record.guard import guarded, report_internal_error
 from async_audit.record.sink import Deferred, get_sink
 from async_audit.record.trace import FORMAT_VERSION, Trace
 
@@ -40,7 +40,7 @@ def start_trace(method: str, path: str, proto: str) -> tuple[Trace | None, bool]
     if not sampled and config.always_record_slower_than_ms is None:
         _count_unsampled()
         return None, False
-    trace = Trace(f"{random.getrandbits(64):016x}", config.max_calls_per_request, config.slow_sql_ms, proto)
+    trace = Trace(None, config.max_calls_per_request, config.slow_sql_ms, proto)
     if proto == "wsgi":
         trace.cpu_start_ns = time.thread_time_ns()
     return trace, sampled
@@ -56,8 +56,7 @@ def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None
     # One function on purpose: it runs on every request, and each Python call costs as much as a line here.
     end = time.perf_counter_ns()
     try:
-        if trace.cpu_start_ns is not None:
-            trace.cpu_end_ns = time.thread_time_ns()
+        trace.cpu_end_ns = time.thread_time_ns() if trace.cpu_start_ns is not None else None
         trace.close(end)
         if not sampled:
             threshold = get_config().always_record_slower_than_ms
@@ -71,6 +70,8 @@ def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None
             route = getattr(match, "route", None)
             trace.route = None if route is None else str(route)
             trace.view = getattr(match, "_func_path", None)
+        else:
+            trace.route = trace.view = None
         trace.host = _host
         trace.pid = _pid
         trace.method = str(request.method or "GET")
@@ -89,12 +90,11 @@ def emit(record: dict[str, Any] | Deferred) -> None:
             for capture in _captures:
                 capture.append(built)
         return
-    with guarded():
-        try:
-            get_sink().put(record)
-        except Exception:
-            _count_lost()
-            raise
+    try:
+        get_sink().put(record)
+    except Exception as exc:  # the recorder's own: counted, reported, never raised into the site
+        _count_lost()
+        report_internal_error(exc)
 
 
 def _count_lost() -> None:

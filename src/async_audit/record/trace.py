@@ -24,6 +24,7 @@ response has gone.
 
 from __future__ import annotations
 
+import random
 import sys
 import threading
 import time
@@ -60,7 +61,7 @@ class Trace(Deferred):
         "closed",
         "proto",
         "conns",
-        # Set when the request ends (see ``end``).
+        # Set when the request ends (by ``close`` and ``recorder.finish_trace``).
         "end_ns",
         "cpu_end_ns",
         "n_calls",
@@ -72,7 +73,8 @@ class Trace(Deferred):
         "status",
     )
 
-    def __init__(self, request_id: str, max_calls: int, slow_sql_ms: float, proto: str) -> None:
+    def __init__(self, request_id: str | None, max_calls: int, slow_sql_ms: float, proto: str) -> None:
+        # None: drawn when the record is built, off the request thread.
         self.id = request_id
         self.ts = time.time()
         self.start_ns = time.perf_counter_ns()
@@ -86,15 +88,17 @@ class Trace(Deferred):
         self.closed = False
         self.proto = proto
         self.conns: dict[int, tuple[Any, ...]] = {}  # thread id -> that thread's DB connection objects
-        self.end_ns = 0
-        self.cpu_end_ns: int | None = None
-        self.n_calls = 0
-        self.host = ""
-        self.pid: int | None = None
-        self.method = ""
-        self.route: str | None = None
-        self.view: str | None = None
-        self.status = 0
+        # Not set here, to keep the request's own cost down: end_ns and n_calls (close), cpu_end_ns, host,
+        # pid, method, route, view and status (recorder.finish_trace).
+        self.end_ns: int
+        self.n_calls: int
+        self.cpu_end_ns: int | None
+        self.host: str
+        self.pid: int | None
+        self.method: str
+        self.route: str | None
+        self.view: str | None
+        self.status: int
 
     def close(self, end_ns: int | None = None) -> None:
         """Stop recording at ``end_ns``; calls still running then (a thread the view left behind) are cut
@@ -115,7 +119,7 @@ class Trace(Deferred):
         cpu_end = self.cpu_end_ns
         return {
             "v": FORMAT_VERSION,
-            "id": self.id,
+            "id": self.id if self.id is not None else f"{random.getrandbits(64):016x}",
             "ts": round(self.ts, 6),
             "host": self.host,
             "pid": self.pid,
