@@ -99,9 +99,22 @@ _NUM_LIMIT = 1e10
 Codes = tuple[np.ndarray, list[str]]  # categorical codes (-1 = missing) and their categories
 
 
+# The recorder's log sink (``record.sink.LOG_PREFIX``) writes each record on a log line after this marker;
+# whatever a logging format or a log drain puts before it (time, level, logger, "app[web.1]:") is not read.
+LOG_MARKER = "async-audit "
+_LOG_RECORD = LOG_MARKER + "{"
+_LOG_RECORD_BYTES = _LOG_RECORD.encode()
+
+
 @dataclass
 class Chunk:
-    """Columns of the valid records of one piece of input, and what was skipped."""
+    """Columns of the valid records of one piece of input, and what was skipped.
+
+    ``skipped``: lines that are not blank and give no valid record. ``other``: how many of those are no record
+    line at all (neither a JSON object nor a marked log line): in a log file, its ordinary log lines, which
+    the loader does not count as skipped; in a record file, broken lines like the rest. ``marked``: lines
+    that carry a record after the log marker, so the file is a log file.
+    """
 
     requests: dict[str, Any] = field(default_factory=dict)
     calls: dict[str, Any] = field(default_factory=dict)
@@ -109,16 +122,23 @@ class Chunk:
     skipped: int = 0
     stacks: dict[tuple[Any, ...], list[tuple[Any, Any, Any]]] = field(default_factory=dict)
     bad_version: tuple[int, object] | None = None  # (line index in the piece, version) of the first refusal
+    other: int = 0
+    marked: int = 0
 
 
 def parse_lines(data: bytes) -> Chunk:
-    """Parse one piece of a record file (whole lines); blank lines are ignored, broken ones counted."""
+    """Parse one piece of a record or log file (whole lines).
+
+    A line is a record when it is one JSON object, or when the object follows the log marker (a log line
+    written by the recorder's log sink). Blank lines are ignored, every other line is counted as skipped,
+    and those that are no record line at all also as ``other``.
+    """
     enabled = gc.isenabled()
     gc.disable()  # millions of new containers would trigger useless collections; nothing here is cyclic
     try:
         objects: list[Any] = []
         lines: list[int] = []
-        skipped = 0
+        skipped = other = marked = 0
         for n, line in enumerate(_lines(data)):
             obj = _decode(line)
             if obj is _BLANK:
@@ -126,10 +146,22 @@ def parse_lines(data: bytes) -> Chunk:
             if type(obj) is dict:
                 objects.append(obj)
                 lines.append(n)
+                continue
+            at = _marked_record(line)
+            if at >= 0:
+                marked += 1
+                obj = _decode(line[at:])
+                if type(obj) is dict:
+                    objects.append(obj)
+                    lines.append(n)
+                else:
+                    skipped += 1
             else:
                 skipped += 1
+                other += not _starts_object(line)
         chunk = parse_objects(objects, lines)
         chunk.skipped += skipped
+        chunk.other, chunk.marked = other, marked
         return chunk
     finally:
         if enabled:
@@ -174,6 +206,48 @@ def _decode(line: str | bytes) -> Any:
 
 
 _ASCII_SPACE = " \t\n\r\x0b\x0c"
+_ASCII_SPACE_BYTES = _ASCII_SPACE.encode()
+
+
+def _marked_record(line: str | bytes) -> int:
+    """Where the record of a log line starts (its "{" after the marker), or -1."""
+    if isinstance(line, str):
+        at = line.find(_LOG_RECORD)
+    else:
+        at = line.find(_LOG_RECORD_BYTES)
+    return at + len(LOG_MARKER) if at >= 0 else -1
+
+
+def _starts_object(line: str | bytes) -> bool:
+    if isinstance(line, str):
+        return line.lstrip(_ASCII_SPACE + "\ufeff")[:1] == "{"
+    return line.lstrip(_ASCII_SPACE_BYTES)[:1] == b"{"
+
+
+def log_records(data: bytes) -> tuple[bytes, int, int] | None:
+    """The record lines of a piece of a log file as plain record lines, with ``(other, marked)`` counts.
+
+    For the fast path: it gets whole lines that start with "{", each a record if that path takes the piece.
+    None when a line would need the line-by-line path to decide (a byte order mark, a record line indented),
+    so both paths count every line alike.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        return None
+    out: list[bytes] = []
+    other = marked = 0
+    for line in data.split(b"\n")[:-1]:  # whole lines: the piece ends with a newline
+        if line[:1] == b"{":
+            out.append(line)
+            continue
+        at = line.find(_LOG_RECORD_BYTES)
+        if at >= 0:
+            marked += 1
+            out.append(line[at + len(LOG_MARKER) :])
+        elif line.lstrip(_ASCII_SPACE_BYTES)[:1] == b"{":
+            return None
+        elif line.strip(_ASCII_SPACE_BYTES):
+            other += 1
+    return (b"\n".join(out) + b"\n" if out else b""), other, marked
 
 
 def parse_objects(objects: Sequence[dict[str, Any]], lines: Sequence[int] | None = None) -> Chunk:

@@ -3,6 +3,10 @@
 Files, directories (searched recursively for ``*.jsonl``) and glob patterns are accepted and merged. Lines
 that are torn, not JSON, or not valid records are skipped and counted; a record of an unknown major version
 stops the load with the file and line. Large inputs are parsed in pieces by worker processes.
+
+Log files are read too (the recorder's ``log`` sink, collected by a log drain): a line whose record follows
+the ``async-audit `` marker, after whatever prefix the logging format or the drain added, is that record;
+the file's other lines are its own log output, counted apart (``non_record_lines``), not as skipped records.
 """
 
 from __future__ import annotations
@@ -46,8 +50,10 @@ class LoadStats:
     files: int = 0
     records: int = 0
     calls: int = 0
-    skipped_lines: int = 0
+    skipped_lines: int = 0  # record lines that could not be read: torn, not JSON, invalid records
     skipped_by_file: dict[str, int] = field(default_factory=dict)
+    log_files: int = 0  # files read as log output, with records on the lines the log sink wrote
+    non_record_lines: int = 0  # the other lines of those files (the site's own log lines): not records
     hosts: list[str] = field(default_factory=list)
     processes: int = 0
     first_ts: float | None = None
@@ -74,68 +80,141 @@ class Recordings:
 
 
 class _Categories:
-    """Merges per-piece categorical codes into one set of categories per column."""
+    """Merges per-piece categorical codes into one set of categories per column.
+
+    Categories are numbered in order of first appearance over the pieces, in input order. Pieces of one file
+    mostly bring the same uniques in the same order: their table is looked up, not built again.
+    """
 
     def __init__(self) -> None:
         self.index: dict[str, int] = {}
+        self._tables: dict[tuple[str, ...], np.ndarray] = {}
+
+    def table(self, uniques: list[str]) -> np.ndarray:
+        """Global codes of the piece's codes 0, 1, ..., then -1 (so that code -1, missing, stays -1)."""
+        key = tuple(uniques)
+        found = self._tables.get(key)
+        if found is None:
+            found = np.fromiter(
+                (self.index.setdefault(u, len(self.index)) for u in uniques), np.int64, len(uniques)
+            )
+            found = self._tables[key] = np.append(found, -1)
+        return found
 
     def remap(self, codes: np.ndarray, uniques: list[str]) -> np.ndarray:
-        if not uniques:
-            return codes
-        table = np.fromiter(
-            (self.index.setdefault(u, len(self.index)) for u in uniques), np.int32, len(uniques)
-        )
-        return np.where(codes >= 0, table[np.maximum(codes, 0)], -1).astype(np.int32)
+        remapped: np.ndarray = self.table(uniques)[codes]
+        return remapped
 
     def categorical(self, codes: np.ndarray) -> pd.Categorical:
         return pd.Categorical.from_codes(codes, categories=pd.Index(list(self.index), dtype=object))
 
 
-class _Builder:
-    """Accumulates pieces (in input order) into the two frames."""
+class _Column:
+    """One output column, filled piece by piece in place: no per-piece arrays kept, no final concatenation.
 
-    def __init__(self) -> None:
-        self.requests: dict[str, list[np.ndarray]] = {key: [] for key in REQUEST_COLUMNS}
-        self.calls: dict[str, list[np.ndarray]] = {key: [] for key in CALL_COLUMNS}
+    Room is reserved from an estimate of the rows to come; running out costs one copy (``grow``).
+    """
+
+    def __init__(self, dtype: Any) -> None:
+        self.data = np.empty(0, dtype=dtype)
+        self.size = 0
+
+    def reserve(self, rows: int, expected: int) -> slice:
+        end = self.size + rows
+        if end > len(self.data):
+            room = np.empty(max(end, expected, len(self.data) * 5 // 4), dtype=self.data.dtype)
+            room[: self.size] = self.data[: self.size]
+            self.data = room
+        out = slice(self.size, end)
+        self.size = end
+        return out
+
+    def widen(self, dtype: Any) -> None:
+        """Room for larger values (more categories than the codes' integer type holds)."""
+        if np.dtype(dtype).itemsize > self.data.dtype.itemsize:
+            self.data = self.data.astype(dtype)
+
+    def values(self) -> np.ndarray:
+        data = self.data[: self.size]
+        # an estimate far off leaves unused room behind: give it back
+        return data.copy() if len(self.data) > self.size * 1.1 + 4096 else data
+
+
+def _code_dtype(categories: int) -> Any:
+    """The integer type pandas keeps a categorical's codes in (so ``from_codes`` copies nothing)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
+
+
+class _Builder:
+    """Accumulates pieces (in input order) into the two frames.
+
+    ``expected_bytes``: the input's size; with the first piece's records per byte it sizes the columns.
+    """
+
+    def __init__(self, expected_bytes: int = 0) -> None:
+        self.expected_bytes = expected_bytes
+        self.columns: dict[str, _Column] = {}
+        for prefix, schema in (("r.", REQUEST_COLUMNS), ("c.", CALL_COLUMNS)):
+            for key, (dtype, _) in schema.items():
+                self.columns[prefix + key] = _Column(np.int8 if dtype == "category" else _EMPTY[dtype])
         self.categories: dict[str, _Categories] = {}
         self.stacks: dict[StackKey, list[CallSite]] = {}
         self.rows = 0
+        self._expected = (0, 0)
 
-    def add(self, chunk: _parse.Chunk, file_code: int) -> None:
+    def add(self, chunk: _parse.Chunk, file_code: int, piece_bytes: int = 0) -> None:
         n = chunk.records
+        m = len(chunk.calls["req"]) if "req" in chunk.calls else 0
+        if self._expected == (0, 0) and n:
+            scale = max(self.expected_bytes / piece_bytes, 1.0) if piece_bytes else 1.0
+            self._expected = (int(n * scale * 1.02) + 64, int(m * scale * 1.02) + 64)
+        expected_requests, expected_calls = self._expected
         for key, value in chunk.requests.items():
-            self.requests[key].append(self._column("r." + key, value))
-        self.requests["file"].append(np.full(n, file_code, dtype=np.int32))
+            self._put("r." + key, value, n, expected_requests)
+        self.columns["r.file"].widen(_code_dtype(file_code + 1))
+        where = self.columns["r.file"].reserve(n, expected_requests)
+        self.columns["r.file"].data[where] = file_code
         for key, value in chunk.calls.items():
+            where = self._put("c." + key, value, m, expected_calls)
             if key == "req":
-                value = value + self.rows
-            self.calls[key].append(self._column("c." + key, value))
+                self.columns["c.req"].data[where] += self.rows
         for site_key, frames in chunk.stacks.items():
             if site_key not in self.stacks:
                 self.stacks[site_key] = [CallSite(*frame) for frame in frames]
         self.rows += n
 
-    def _column(self, name: str, value: Any) -> np.ndarray:
+    def _put(self, name: str, value: Any, rows: int, expected: int) -> slice:
+        column = self.columns[name]
         if isinstance(value, tuple):
-            return self.categories.setdefault(name, _Categories()).remap(*value)
-        return np.asarray(value)
+            codes, uniques = value
+            categories = self.categories.setdefault(name, _Categories())
+            table = categories.table(uniques)
+            column.widen(_code_dtype(len(categories.index)))
+            where = column.reserve(rows, expected)
+            column.data[where] = table[codes]  # code -1 (missing) takes the table's last entry: -1
+            return where
+        where = column.reserve(rows, expected)
+        column.data[where] = value
+        return where
 
     def frames(self, files: _Categories) -> tuple[pd.DataFrame, pd.DataFrame]:
         self.categories["r.file"] = files
+        self.columns["r.file"].widen(_code_dtype(len(files.index)))
         return (
-            self._frame(self.requests, REQUEST_COLUMNS, "r."),
-            self._frame(self.calls, CALL_COLUMNS, "c."),
+            self._frame(REQUEST_COLUMNS, "r."),
+            self._frame(CALL_COLUMNS, "c."),
         )
 
-    def _frame(
-        self, parts: dict[str, list[np.ndarray]], schema: dict[str, tuple[str, str]], prefix: str
-    ) -> pd.DataFrame:
+    def _frame(self, schema: dict[str, tuple[str, str]], prefix: str) -> pd.DataFrame:
         data: dict[str, Any] = {}
         for key, (dtype, _) in schema.items():
-            values = np.concatenate(parts[key]) if parts[key] else np.empty(0, dtype=_EMPTY[dtype])
+            values = self.columns[prefix + key].values()
             if dtype == "category":
                 cats = self.categories.get(prefix + key, _Categories())
-                data[key] = cats.categorical(values.astype(np.int32))
+                data[key] = cats.categorical(values)
             elif dtype == "object":
                 data[key] = pd.Series(values, dtype=object)
             else:
@@ -204,13 +283,40 @@ def _parse_piece(path: str, start: int, end: int, threads: bool = True, load: st
         data = fh.read(end - start)
     if _SENT[0] != load or not load:
         _SENT[:] = [load, set()]  # a new load (a forked worker inherits the parent's)
-    return _parse_piece_bytes(data, threads, _SENT[1])
+    chunks = _parse_piece_bytes(data, threads, _SENT[1])
+    for chunk in chunks:
+        _shrink(chunk)
+    return chunks
+
+
+def _shrink(chunk: _parse.Chunk) -> None:
+    """Integer columns and codes in the smallest integer type that holds them: a worker's chunk crosses a
+    pipe and is unpickled by the parent, whose time the workers wait for; the builder widens them again."""
+    for columns in (chunk.requests, chunk.calls):
+        for key, value in columns.items():
+            if isinstance(value, tuple):
+                columns[key] = (_smallest(value[0]), value[1])
+            elif isinstance(value, np.ndarray) and value.dtype.kind == "i":
+                columns[key] = _smallest(value)
+
+
+def _smallest(values: np.ndarray) -> np.ndarray:
+    if len(values) == 0:
+        return values
+    low, high = int(values.min()), int(values.max())
+    for dtype in (np.int8, np.int16, np.int32):
+        info = np.iinfo(dtype)
+        if info.min <= low and high <= info.max:
+            return values.astype(dtype) if values.dtype.itemsize > info.bits // 8 else values
+    return values
 
 
 def _parse_piece_bytes(data: bytes, threads: bool = True, sent: set[Any] | None = None) -> list[_parse.Chunk]:
     cut = data.rfind(b"\n") + 1
     body, tail = data[:cut], data[cut:]
     chunk = _arrow.parse_lines(body, use_threads=threads, seen=sent) if body else None
+    if chunk is None and _parse.LOG_MARKER.encode() in body:
+        chunk = _log_piece(body, threads, sent)
     if chunk is None:
         return [_parse.parse_lines(data)]
     if not tail:
@@ -219,6 +325,18 @@ def _parse_piece_bytes(data: bytes, threads: bool = True, sent: set[Any] | None 
     if last.bad_version is not None:
         last.bad_version = (last.bad_version[0] + body.count(b"\n"), last.bad_version[1])
     return [chunk, last]
+
+
+def _log_piece(body: bytes, threads: bool, sent: set[Any] | None) -> _parse.Chunk | None:
+    """A piece of a log file on the fast path: its record lines, cut out of the log lines, read by pyarrow."""
+    found = _parse.log_records(body)
+    if found is None or not found[0]:
+        return None
+    records, other, marked = found
+    chunk = _arrow.parse_lines(records, use_threads=threads, seen=sent)
+    if chunk is not None:
+        chunk.skipped, chunk.other, chunk.marked = other, other, marked
+    return chunk
 
 
 def _line_number(path: Path, start: int, index: int) -> int:
@@ -288,11 +406,14 @@ def _load(paths: Sequence[str | Path], progress: Progress | None) -> Recordings:
     tasks = [
         (f, start, end) for f, size in zip(files, sizes, strict=False) for start, end in _pieces(f, size)
     ]
-    builder = _Builder()
+    builder = _Builder(total)
     file_codes = _Categories()
     stats = LoadStats(paths=[str(p) for p in ([paths] if isinstance(paths, (str, Path)) else paths)])
     stats.files = len(files)
     done = 0
+    skipped: dict[Path, int] = {}  # lines that gave no record, per file
+    other: dict[Path, int] = {}  # of those, lines that are no record line at all
+    logs: set[Path] = set()  # files with records on log lines
     for (path, start, end), chunks in zip(tasks, _run(tasks, _workers(total, len(tasks))), strict=False):
         for chunk in chunks:
             if chunk.bad_version is not None:
@@ -303,13 +424,25 @@ def _load(paths: Sequence[str | Path], progress: Progress | None) -> Recordings:
                     "reads version 1); upgrade async-audit"
                 )
             code = int(file_codes.remap(np.zeros(1, dtype=np.int32), [str(path)])[0])
-            builder.add(chunk, code)
-            stats.skipped_lines += chunk.skipped
-            if chunk.skipped:
-                stats.skipped_by_file[str(path)] = stats.skipped_by_file.get(str(path), 0) + chunk.skipped
+            builder.add(chunk, code, end - start)
+            skipped[path] = skipped.get(path, 0) + chunk.skipped
+            other[path] = other.get(path, 0) + chunk.other
+            if chunk.marked:
+                logs.add(path)
         done += end - start
         if progress is not None:
             progress(done, total)
+    for path in files:
+        # In a log file, a line without a record is the site's own log output; in a record file, every line
+        # should be a record, so one that is not is a broken record and counts as one.
+        lost = skipped.get(path, 0)
+        if path in logs:
+            stats.log_files += 1
+            stats.non_record_lines += other.get(path, 0)
+            lost -= other.get(path, 0)
+        if lost:
+            stats.skipped_lines += lost
+            stats.skipped_by_file[str(path)] = lost
     return _finish(builder, file_codes, stats, what=", ".join(str(p) for p in files[:3]))
 
 
@@ -332,7 +465,10 @@ def recordings_from_dicts(records: Iterable[dict[str, Any]], name: str = "<memor
 def _finish(builder: _Builder, files: _Categories, stats: LoadStats, what: str) -> Recordings:
     requests, calls = builder.frames(files)
     if requests.empty:
-        skipped = f" ({stats.skipped_lines} invalid lines skipped)" if stats.skipped_lines else ""
+        details = [f"{stats.skipped_lines} invalid lines skipped"] if stats.skipped_lines else []
+        if stats.non_record_lines:
+            details.append(f"{stats.non_record_lines} log lines without a record")
+        skipped = f" ({', '.join(details)})" if details else ""
         raise RecordFormatError(f"{what}: no records found{skipped}")
     stats.records = len(requests)
     stats.calls = len(calls)

@@ -230,6 +230,9 @@ class Sources:
     records_lost: int = 0  # records the recorder counted as lost (full queue, failed writes)
     requests_unsampled: int = 0  # requests left out by SAMPLE_RATE
     source_root: str | None = None
+    # Lines of log files (the recorder's log sink, from a log drain) that hold no record: the site's own log
+    # output, read past. Not records, so not in skipped_lines: nothing was lost.
+    non_record_lines: int = 0
     notes: list[str] = field(default_factory=list)  # what this data cannot show, and similar caveats
 
 

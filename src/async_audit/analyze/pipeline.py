@@ -71,6 +71,8 @@ def _sources(rec: Recordings, options: AnalysisOptions, reaches_available: bool)
         )
     if stats.skipped_lines:
         notes.append(f"{stats.skipped_lines} torn, undecodable or invalid lines were skipped.")
+    if stats.log_files:
+        notes.append(_log_note(stats.log_files, stats.non_record_lines))
     if stats.requests_unsampled:
         notes.append(
             f"The recorder left out {stats.requests_unsampled} requests by sampling: counts cover recorded "
@@ -97,8 +99,20 @@ def _sources(rec: Recordings, options: AnalysisOptions, reaches_available: bool)
         records_lost=stats.records_lost,
         requests_unsampled=stats.requests_unsampled,
         source_root=str(options.source_root) if options.source_root is not None else None,
+        non_record_lines=stats.non_record_lines,
         notes=silk_notes + notes,
     )
+
+
+def _log_note(files: int, other: int) -> str:
+    """What reading log files means for the counts: their other lines are no loss."""
+    where = "a log file" if files == 1 else f"{files} log files"
+    text = f"Records were read from {where} (the recorder's log sink)"
+    if not other:
+        return text + "; every line held a record."
+    if other == 1:
+        return text + "; 1 other line held no record (the site's own log output): not a lost record."
+    return text + f"; {other} other lines held no record (the site's own log output): not lost records."
 
 
 def analyze(rec: Recordings, options: AnalysisOptions) -> Report:
