@@ -13,9 +13,26 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["by_numbers", "column_codes", "first_rows", "group_ids", "number_keys", "number_pairs"]
+__all__ = [
+    "by_numbers",
+    "code_dtype",
+    "column_codes",
+    "first_rows",
+    "group_ids",
+    "number_keys",
+    "number_pairs",
+]
 
 _SPAN_LIMIT = 1 << 62  # combined keys stay below this: int64 never overflows
+
+
+def code_dtype(categories: int) -> type[np.signedinteger[Any]]:
+    """The integer type pandas keeps a categorical's codes in, so that ``Categorical.from_codes`` copies
+    nothing (the smallest that holds the number of categories)."""
+    for dtype in (np.int8, np.int16, np.int32):
+        if categories < np.iinfo(dtype).max:
+            return dtype
+    return np.int64
 
 
 def column_codes(column: pd.Series) -> tuple[np.ndarray, pd.Index]:

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from async_audit.analyze._groups import group_ids
+from async_audit.analyze._groups import code_dtype, first_rows, group_ids
 from async_audit.analyze.model import CallSite, Category, Disposition
 from async_audit.rules import CallFacts, RuleSet
 
@@ -52,8 +52,7 @@ def classify_calls(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
             calls[col] = pd.Categorical([])
         return calls
     group = group_ids(calls, FACT_COLUMNS)
-    first = pd.Series(np.arange(len(calls))).groupby(group).first().to_numpy()
-    facts = calls[FACT_COLUMNS].iloc[first]
+    facts = calls[FACT_COLUMNS].iloc[first_rows(group)]
     decided = [
         rules.classify(CallFacts(**{col: _value(row[n]) for n, col in enumerate(FACT_COLUMNS)}))  # type: ignore[arg-type]
         for row in facts.itertuples(index=False, name=None)
@@ -65,6 +64,8 @@ def classify_calls(calls: pd.DataFrame, rules: RuleSet) -> pd.DataFrame:
         ("rule", [d.rule for d in decided]),
     ):
         codes, uniques = pd.factorize(np.asarray(values, dtype=object))
+        # codes in the type pandas keeps them in before the take: one small array, not a copy of millions
+        codes = codes.astype(code_dtype(len(uniques)))
         calls[col] = pd.Categorical.from_codes(codes[group], categories=pd.Index(uniques, dtype=object))
     calls["decided_by"] = pd.Categorical.from_codes(
         np.zeros(len(calls), dtype=np.int8), categories=pd.Index(["method and category"], dtype=object)

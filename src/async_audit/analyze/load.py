@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from async_audit.analyze import _arrow, _parse
+from async_audit.analyze._groups import code_dtype
 from async_audit.analyze.model import CallSite
 from async_audit.analyze.schema import CALL_COLUMNS, REQUEST_COLUMNS
 from async_audit.errors import InputError, RecordFormatError
@@ -140,14 +141,6 @@ class _Column:
         return data.copy() if len(self.data) > self.size * 1.1 + 4096 else data
 
 
-def _code_dtype(categories: int) -> Any:
-    """The integer type pandas keeps a categorical's codes in (so ``from_codes`` copies nothing)."""
-    for dtype in (np.int8, np.int16, np.int32):
-        if categories < np.iinfo(dtype).max:
-            return dtype
-    return np.int64
-
-
 class _Builder:
     """Accumulates pieces (in input order) into the two frames.
 
@@ -174,7 +167,7 @@ class _Builder:
         expected_requests, expected_calls = self._expected
         for key, value in chunk.requests.items():
             self._put("r." + key, value, n, expected_requests)
-        self.columns["r.file"].widen(_code_dtype(file_code + 1))
+        self.columns["r.file"].widen(code_dtype(file_code + 1))
         where = self.columns["r.file"].reserve(n, expected_requests)
         self.columns["r.file"].data[where] = file_code
         for key, value in chunk.calls.items():
@@ -192,7 +185,7 @@ class _Builder:
             codes, uniques = value
             categories = self.categories.setdefault(name, _Categories())
             table = categories.table(uniques)
-            column.widen(_code_dtype(len(categories.index)))
+            column.widen(code_dtype(len(categories.index)))
             where = column.reserve(rows, expected)
             column.data[where] = table[codes]  # code -1 (missing) takes the table's last entry: -1
             return where
@@ -202,7 +195,7 @@ class _Builder:
 
     def frames(self, files: _Categories) -> tuple[pd.DataFrame, pd.DataFrame]:
         self.categories["r.file"] = files
-        self.columns["r.file"].widen(_code_dtype(len(files.index)))
+        self.columns["r.file"].widen(code_dtype(len(files.index)))
         return (
             self._frame(REQUEST_COLUMNS, "r."),
             self._frame(CALL_COLUMNS, "c."),

@@ -260,10 +260,17 @@ class Report:
 _FIELD_NAMES: dict[type, tuple[str, ...] | None] = {}  # None: not a dataclass
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
+    cls = type(value)
+    if cls in _SCALARS:  # most values: answered by one set lookup
+        return value
+    if cls is float:
+        return None if value != value else value  # NaN is not JSON
     if isinstance(value, enum.Enum):
         return value.value
-    cls = type(value)
     try:
         names = _FIELD_NAMES[cls]
     except KeyError:

@@ -13,8 +13,18 @@ import pandas as pd
 __all__ = ["exclusive_time", "retime"]
 
 
-def _running_max(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """The running maximum of ``values`` within each run of equal ``keys`` (runs are adjacent).
+def _run_starts(keys: np.ndarray) -> np.ndarray:
+    """Mask of the rows where a run of equal adjacent keys starts."""
+    new = np.empty(len(keys), dtype=bool)
+    if len(keys):
+        new[0] = True
+        np.not_equal(keys[1:], keys[:-1], out=new[1:])
+    return new
+
+
+def _running_max(keys: np.ndarray, values: np.ndarray, new: np.ndarray | None = None) -> np.ndarray:
+    """The running maximum of ``values`` within each run of equal ``keys`` (runs are adjacent; ``new`` marks
+    where runs start, when the caller has it).
 
     Exact, and without a groupby: round k takes the k-th row of every run at least k + 1 rows long, so the
     rounds are as many as the longest run has rows (a request's calls) and the work is one step per row.
@@ -23,14 +33,16 @@ def _running_max(keys: np.ndarray, values: np.ndarray) -> np.ndarray:
     out: np.ndarray = values.copy()
     if n < 2:
         return out
-    new = np.empty(n, dtype=bool)
-    new[0] = True
-    np.not_equal(keys[1:], keys[:-1], out=new[1:])
-    starts = np.flatnonzero(new)
+    starts = np.flatnonzero(_run_starts(keys) if new is None else new)
     lengths = np.diff(np.append(starts, n))
-    by_length = np.argsort(-lengths, kind="stable")
+    longest = int(lengths.max())
+    if longest == 1:
+        return out
+    # longest runs first (a stable sort of small integers is a radix sort)
+    small = np.int16 if longest < np.iinfo(np.int16).max else np.int64
+    by_length = np.argsort((longest - lengths).astype(small), kind="stable")
     starts, lengths = starts[by_length], lengths[by_length]
-    longer = np.searchsorted(-lengths, -np.arange(1, int(lengths[0])), side="left")  # runs longer than k
+    longer = np.searchsorted(-lengths, -np.arange(1, longest), side="left")  # runs longer than k
     for k, runs in enumerate(longer.tolist(), start=1):
         rows = starts[:runs] + k
         out[rows] = np.maximum(out[rows - 1], values[rows])
@@ -44,14 +56,17 @@ def _sweep(req: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
         return empty
     # Records keep calls in start order, so the sort is usually already done: check in one pass first.
     in_order = bool(np.all((req[1:] > req[:-1]) | ((req[1:] == req[:-1]) & (start[1:] >= start[:-1]))))
-    order = np.arange(len(req)) if in_order else np.lexsort((start, req))
-    r, s, e = req[order], start[order], end[order]
-    reach = _running_max(r, e)
+    order = None if in_order else np.lexsort((start, req))
+    r, s, e = (req, start, end) if order is None else (req[order], start[order], end[order])
+    new = _run_starts(r)
+    reach = _running_max(r, e, new)
     previous = np.empty_like(reach)
     previous[0] = -np.inf
     previous[1:] = reach[:-1]
-    previous[np.concatenate(([True], r[1:] != r[:-1]))] = -np.inf
-    gained = np.maximum(0.0, e - np.maximum(s, previous))
+    previous[new] = -np.inf
+    gained: np.ndarray = np.maximum(0.0, e - np.maximum(s, previous))
+    if order is None:
+        return gained
     out: np.ndarray = np.empty_like(gained)
     out[order] = gained
     return out
@@ -61,11 +76,13 @@ def _clipped(
     calls: pd.DataFrame, rows: np.ndarray, request_ms: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Request, start and end of the calls at ``rows`` (a mask), clipped to their request."""
-    req = calls["req"].to_numpy()[rows]
-    t = calls["t"].to_numpy()[rows]
+    every = bool(rows.all())  # often every call is top-level: no copies then
+    req, t, ms = (
+        calls[key].to_numpy() if every else calls[key].to_numpy()[rows] for key in ("req", "t", "ms")
+    )
     limit = request_ms[req]
     start = np.clip(t, 0.0, limit)
-    end = np.clip(t + calls["ms"].to_numpy()[rows], start, limit)
+    end = np.clip(t + ms, start, limit)
     return req, start, end
 
 
