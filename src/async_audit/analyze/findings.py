@@ -310,10 +310,14 @@ class _Context:
         self.budgets = budgets
         self.source_root = source_root
         self.ids = requests["id"].to_numpy()
-        # Plain arrays for lookups by row: a pandas lookup per finding cost more than all the rest.
-        self.lib = calls["lib"].astype(object).to_numpy()
-        self.via = calls["via"].astype(object).to_numpy()
-        self.reason = calls["reason"].astype(object).to_numpy()
+        # Codes and values for lookups by row: a pandas lookup per finding cost more than all the rest.
+        self._columns = {key: column_codes(calls[key]) for key in ("lib", "via", "reason")}
+
+    def value(self, column: str, row: int) -> str | None:
+        """The calls' ``column`` at ``row``, None where missing."""
+        codes, values = self._columns[column]
+        code = int(codes[row])
+        return None if code < 0 else _str(values[code])
 
     def request_id(self, row: Any) -> str | None:
         return None if row is None or row != row or int(row) < 0 else str(self.ids[int(row)])
@@ -349,45 +353,62 @@ def _base(
     savings: float,
     total_savings: float,
 ) -> Finding:
-    method, route = _str(g["method"]), _str(g["route"])
-    line = int(g["site_line"]) if g["site_line"] is not None and g["site_line"] >= 0 else None
-    site = CallSite(_str(g["site_file"]), line, _str(g["site_function"]))
-    first = int(g["first_row"])
+    shared = g.get(_SHARED)
+    if shared is None:  # what every finding of the group says alike: worked out once per group
+        shared = g[_SHARED] = _shared(ctx, g)
+    site, method, route = shared["site"], shared["method"], shared["route"]
     return Finding(
-        id=_finding_id(kind, method, route, site, _str(g["target"])),
+        id=_finding_id(kind, method, route, site, shared["target"]),
         kind=kind,
-        category=Category(str(g["category"])),
-        disposition=Disposition(str(g["disposition"])),
         severity=severity,
         reason=reason,
-        rule=str(g["rule"]),
-        method=method,
-        route=route,
-        view=_str(g["view"]),
-        site=site,
-        count=int(g["count"]),
-        requests=int(g["requests"]),
-        calls_per_request=float(g["calls_per_request"]),
-        mean_ms=float(g["mean_ms"]),
-        p95_ms=float(g["p95_ms"]),
-        share_of_request=float(g["share"]),
         savings_ms_per_request=float(savings),
-        lib=_str(ctx.lib[first]),
-        via=_str(ctx.via[first]),
-        target=_str(g["target"]),
-        atomic=bool(g["atomic"]),
-        error_rate=float(g["errors"]) / float(g["count"]),
-        no_timeout_rate=float(g["no_timeout"]) / float(g["count"]),
         stack=ctx.stack(route, site),
-        example_request_id=ctx.request_id(g["example_row"]),
         evidence={
             "total_savings_ms": float(total_savings),
-            "endpoint_requests": int(ctx.endpoints.get((method, route), {}).get("count", 0)),
+            "endpoint_requests": shared["endpoint_requests"],
             "max_ms": float(g["max_ms"]),
             "max_calls_per_request": int(g["max_per_request"]),
             "decided_by": "source" if ctx.source_root else "method and category",
         },
+        **{key: value for key, value in shared.items() if key not in _NOT_FIELDS},
     )
+
+
+_SHARED = "_shared"  # the key under which a group's row keeps what its findings share
+_NOT_FIELDS = frozenset({"endpoint_requests"})
+_CATEGORIES = {c.value: c for c in Category}
+_DISPOSITIONS = {d.value: d for d in Disposition}
+
+
+def _shared(ctx: _Context, g: dict[str, Any]) -> dict[str, Any]:
+    method, route = _str(g["method"]), _str(g["route"])
+    line = int(g["site_line"]) if g["site_line"] is not None and g["site_line"] >= 0 else None
+    first = int(g["first_row"])
+    count = float(g["count"])
+    return {
+        "category": _CATEGORIES[str(g["category"])],
+        "disposition": _DISPOSITIONS[str(g["disposition"])],
+        "rule": str(g["rule"]),
+        "method": method,
+        "route": route,
+        "view": _str(g["view"]),
+        "site": CallSite(_str(g["site_file"]), line, _str(g["site_function"])),
+        "count": int(g["count"]),
+        "requests": int(g["requests"]),
+        "calls_per_request": float(g["calls_per_request"]),
+        "mean_ms": float(g["mean_ms"]),
+        "p95_ms": float(g["p95_ms"]),
+        "share_of_request": float(g["share"]),
+        "lib": ctx.value("lib", first),
+        "via": ctx.value("via", first),
+        "target": _str(g["target"]),
+        "atomic": bool(g["atomic"]),
+        "error_rate": float(g["errors"]) / count,
+        "no_timeout_rate": float(g["no_timeout"]) / count,
+        "example_request_id": ctx.request_id(g["example_row"]),
+        "endpoint_requests": int(ctx.endpoints.get((method, route), {}).get("count", 0)),
+    }
 
 
 def _endpoint(ctx: _Context, g: dict[str, Any]) -> dict[str, Any]:
@@ -482,7 +503,7 @@ def _caveats(g: dict[str, Any]) -> str:
 
 
 def _reason(ctx: _Context, g: dict[str, Any]) -> str:
-    return str(ctx.reason[int(g["first_row"])])
+    return str(ctx.value("reason", int(g["first_row"])))
 
 
 def _timeout_risks(ctx: _Context, endpoints: pd.DataFrame) -> list[Finding]:
