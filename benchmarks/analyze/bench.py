@@ -6,6 +6,7 @@ are kept in ``benchmarks/out/analyze/`` and reused.
 
     .venv/bin/python benchmarks/analyze/bench.py                 # 100k, 300k, 1M
     .venv/bin/python benchmarks/analyze/bench.py --sizes 100000  # one size
+    .venv/bin/python benchmarks/analyze/bench.py --sizes 1000000 --repeat 3  # the median of three runs
 
 Target (issue 3): 1,000,000 requests and 3,000,000 calls end to end in at most 20 s and 3 GB peak memory on
 the project's 2-core machine, with time growing linearly with the input.
@@ -130,11 +131,19 @@ def run_one(requests: int) -> dict[str, float]:
     }
 
 
+def _median_run(runs: list[dict[str, float]]) -> dict[str, float]:
+    """The run with the median total time (the lower middle one of an even number)."""
+    return sorted(runs, key=lambda r: r["total_s"])[(len(runs) - 1) // 2]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 300_000, 1_000_000])
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="runs per size, each in a fresh process (median reported)"
+    )
     parser.add_argument("--one", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -144,36 +153,49 @@ def main() -> None:
     rows = []
     for size in args.sizes:
         _inputs(size)
-        done = subprocess.run(
-            [sys.executable, __file__, "--one", str(size)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=os.environ,
-        )
-        rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+        runs = []
+        for _ in range(max(1, args.repeat)):
+            before = os.getloadavg()[0]
+            done = subprocess.run(
+                [sys.executable, __file__, "--one", str(size)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=os.environ,
+            )
+            run = json.loads(done.stdout.strip().splitlines()[-1])
+            run["loadavg"] = (before, os.getloadavg()[0])  # other work on the machine, before and after
+            runs.append(run)
+        rows.append(runs)
     print(
         f"{'requests':>10} {'calls':>10} {'MB':>7} {'load s':>7} {'analyze s':>9} {'write s':>7} "
-        f"{'total s':>7} {'s/100k':>6} {'cpu s':>6} {'json s':>6} {'arrow s':>7} {'peak GB':>7}"
+        f"{'total s':>7} {'s/100k':>6} {'cpu s':>6} {'json s':>6} {'arrow s':>7} {'peak GB':>7} "
+        f"{'loadavg':>9}"
     )
-    for r in rows:
-        print(
-            f"{r['requests']:>10,} {r['calls']:>10,} {r['bytes'] / 1e6:>7.0f} {r['load_s']:>7.2f} "
-            f"{r['analyze_s']:>9.2f} {r['write_s']:>7.2f} {r['total_s']:>7.2f} "
-            f"{r['total_s'] / r['requests'] * 1e5:>6.2f} {r['cpu_s']:>6.1f} {r['json_floor_cpu_s']:>6.1f} "
-            f"{r['arrow_floor_cpu_s']:>7.1f} {r['peak_gb']:>7.2f}"
-        )
-    if len(rows) > 1:
-        first, last = rows[0], rows[-1]
+    for runs in rows:
+        for r in runs:
+            mark = " *" if len(runs) > 1 and r is _median_run(runs) else ""
+            print(
+                f"{r['requests']:>10,} {r['calls']:>10,} {r['bytes'] / 1e6:>7.0f} {r['load_s']:>7.2f} "
+                f"{r['analyze_s']:>9.2f} {r['write_s']:>7.2f} {r['total_s']:>7.2f} "
+                f"{r['total_s'] / r['requests'] * 1e5:>6.2f} {r['cpu_s']:>6.1f} "
+                f"{r['json_floor_cpu_s']:>6.1f} {r['arrow_floor_cpu_s']:>7.1f} {r['peak_gb']:>7.2f} "
+                f"{r['loadavg'][0]:>4.1f}-{r['loadavg'][1]:<4.1f}{mark}".rstrip()
+            )
+    medians = [_median_run(runs) for runs in rows]
+    if args.repeat > 1:
+        print("*: the median run of its size (by total time)")
+    if len(medians) > 1:
+        first, last = medians[0], medians[-1]
         ratio = (last["total_s"] / last["requests"]) / (first["total_s"] / first["requests"])
         size, base = f"{last['requests']:,}", f"{first['requests']:,}"
         print(f"linearity: time per request at {size} is {ratio:.2f}x that at {base}")
     print(
         "cpu s: all processes; json s: a bare json.loads of every line on one core (the standard library "
         "path's floor); arrow s: a bare pyarrow.json.read_json of the files on one core (the fast path's "
-        "floor)"
+        "floor); loadavg: the 1-minute load average before and after the run"
     )
-    biggest = rows[-1]
+    biggest = medians[-1]
     print(
         f"target for 1M: <= {TARGET_S:.0f} s and <= {TARGET_GB:.0f} GB; "
         f"measured at {biggest['requests']:,}: {biggest['total_s']:.1f} s, {biggest['peak_gb']:.2f} GB"
