@@ -130,7 +130,7 @@ def parse_lines(
     parse, read = _options()
     read.use_threads = use_threads
     if not use_threads:
-        read.block_size = len(data) + 1  # one block: every column comes back in one chunk
+        read.block_size = min(len(data) + 1, 1 << 30)  # one block: every column comes back in one chunk
     try:
         table = pj.read_json(io.BytesIO(data), read_options=read, parse_options=parse)
     except (pa.ArrowException, ValueError):
