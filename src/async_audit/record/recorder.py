@@ -12,9 +12,7 @@ from typing import Any
 from async_audit.conf import get_config
 from async_audit.record.guard import guarded, report_internal_error
 from async_audit.record.sink import Deferred, get_sink
-from async_audit.record.trace import FORMAT_VERSION, Trace
-
-__all__ = ["FORMAT_VERSION", "emit", "finish_trace", "start_trace"]
+from async_audit.record.trace import Trace
 
 _host = socket.gethostname()
 _pid = os.getpid()

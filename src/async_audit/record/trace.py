@@ -100,18 +100,13 @@ class Trace(Deferred):
         self.view: str | None
         self.status: int
 
-    def close(self, end_ns: int | None = None) -> None:
+    def close(self, end_ns: int) -> None:
         """Stop recording at ``end_ns``; calls still running then (a thread the view left behind) are cut
         off there, and calls begun later are not part of the record."""
-        self.end_ns = time.perf_counter_ns() if end_ns is None else end_ns
+        self.end_ns = end_ns
         self.closed = True
         self.n_calls = len(self.calls)
         self.conns = {}  # no call begins after this: the request's connections need not stay referenced
-
-    def call_records(self) -> list[dict[str, Any]]:
-        """The calls as the record holds them; for a closed trace."""
-        end_ns = self.end_ns
-        return [call.to_dict(end_ns) for call in self.calls[: self.n_calls]]
 
     def to_record(self) -> dict[str, Any]:
         """The request's record (see the record format in the design); for a closed trace, once."""
@@ -134,7 +129,7 @@ class Trace(Deferred):
             "dropped": self.dropped,
             "unsampled": 0,
             "lost": {"queue": 0, "write": 0},
-            "calls": self.call_records(),
+            "calls": [call.to_dict(self.end_ns) for call in self.calls[: self.n_calls]],
         }
         # Calls point back at their trace: let go of them, so the request's objects go with their last
         # reference instead of waiting for the cycle collector.

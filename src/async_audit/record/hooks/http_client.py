@@ -64,7 +64,7 @@ def _timeout_in_force(conn: Any) -> float | None:
     if sock is not None:
         try:
             timeout = sock.gettimeout()
-        except Exception:  # not a socket after all (a test double, a wrapped TLS object)  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - not a socket after all (a test double, a wrapped TLS object)
             timeout = getattr(conn, "timeout", None)
     else:
         timeout = getattr(conn, "timeout", None)
