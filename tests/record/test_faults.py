@@ -76,7 +76,7 @@ def break_every_internal(monkeypatch: pytest.MonkeyPatch) -> None:
     def boom(*args: Any, **kwargs: Any) -> Any:
         raise RuntimeError("injected recorder fault")
 
-    monkeypatch.setattr(trace, "call_site", boom)  # every hook's begin_call / add_finished_call
+    monkeypatch.setattr(trace, "call_site_at", boom)  # every hook's begin_call / add_finished_call
     monkeypatch.setattr(trace, "in_atomic_block", boom)
     monkeypatch.setattr(trace.Trace, "close", boom)  # finish_trace: the record is lost, and counted
     monkeypatch.setattr(frames, "call_site", boom)

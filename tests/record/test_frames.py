@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import functools
 import json
 import json.decoder
 import sys
 from typing import Any
 
 import django.core.handlers.base
+import pytest
 import requests.hooks
 from requests.hooks import dispatch_hook
 
@@ -69,3 +71,99 @@ class _Frame:
     def __init__(self, namespace: dict[str, Any]) -> None:
         self.f_code = compile("pass", namespace["__file__"], "exec")
         self.f_globals = namespace
+
+
+# -- call_site_at: the walk by module name (Python 3.12+; by frame object before) ----------------------------
+
+
+def _both_walks(seen: list[tuple[Any, Any]]) -> Any:
+    """A callback recording both walks from its caller, as a hook does."""
+
+    def hook(data: Any, **kwargs: Any) -> Any:
+        seen.append((frames.call_site_at(1), call_site(sys._getframe(1))))
+        return data
+
+    return hook
+
+
+def _through(callback: Any) -> None:
+    # stdlib (json) -> project lambda -> third party (requests' hook dispatch) -> project callback
+    json.loads("{}", object_hook=lambda d: dispatch_hook("response", {"response": [callback]}, d))
+
+
+@pytest.mark.parametrize("cache", ["cold", "warm"])
+def test_the_walk_by_name_agrees_with_the_walk_by_frame(cache: str) -> None:
+    frames._clear_cache()
+    seen: list[tuple[Any, Any]] = []
+    if cache == "warm":
+        _through(_both_walks([]))
+    _through(_both_walks(seen))
+    ((by_name, by_frame),) = seen
+    assert by_name == by_frame
+    assert by_name[0][0][0] == "record/test_frames.py"
+
+
+def test_the_walk_by_name_names_the_outermost_package_between_project_and_hook() -> None:
+    frames._clear_cache()
+    seen: list[tuple[Any, Any]] = []
+    hook = _both_walks(seen)
+    # project -> requests (dispatch_hook) -> stdlib (json) -> the hook: requests is the outermost third-party
+    # package below the project frame, with the standard library between.
+    for _ in range(2):  # cold, then through the set of whole modules
+        dispatch_hook("response", {"response": [functools.partial(json.loads, object_hook=hook)]}, "{}")
+    for by_name, by_frame in seen:
+        assert by_name == by_frame
+        assert by_name[0][0][2].endswith(
+            "test_the_walk_by_name_names_the_outermost_package_between_project_and_hook"
+        )
+        assert by_name[1] == "requests"
+
+
+def test_the_walk_by_name_stops_at_max_stack_and_at_the_outermost_frame() -> None:
+    frames._clear_cache()
+
+    def nested(n: int) -> Any:
+        if n == 0:
+            return frames.call_site_at(0), call_site(sys._getframe())
+        return nested(n - 1)
+
+    by_name, by_frame = nested(frames.MAX_STACK + 3)
+    assert by_name == by_frame and len(by_name[0]) == frames.MAX_STACK
+    # Outside any request there is no stop code: the walk runs to the outermost frame and ends there.
+    assert all(file == "record/test_frames.py" for file, _, _ in by_name[0])
+
+
+def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code() -> None:
+    frames._clear_cache()
+    seen: list[Any] = []
+
+    # A library's decorator made with functools.wraps around a project function: the wrapper's frame
+    # carries the project module's name but runs the library's code.
+    namespace: dict[str, Any] = {"__name__": "requests.fake_decorator", "__file__": requests.hooks.__file__}
+    exec(  # noqa: S102 - a stand-in for a library module's decorator
+        compile(
+            "import functools\n"
+            "def decorate(f):\n"
+            "    @functools.wraps(f)\n"
+            "    def wrapper(*a, **k):\n"
+            "        return f(*a, **k)\n"
+            "    return wrapper\n",
+            requests.hooks.__file__,
+            "exec",
+        ),
+        namespace,
+    )
+
+    def inner() -> None:
+        seen.append(frames.call_site_at(0))
+
+    decorated = namespace["decorate"](inner)
+    assert decorated.__module__ == __name__
+    for _ in range(2):
+        decorated()
+    for stack, via in seen:
+        assert [function.rsplit(".", 1)[-1] for _, _, function in stack][:2] == [
+            "inner",
+            "test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code",
+        ]
+        assert via is None

@@ -44,6 +44,14 @@ _cache: dict[int, tuple[CodeType, int, str | None, str]] = {}
 _BY_CODE = 4
 _modules: dict[int, tuple[dict[str, Any], int, str | None]] = {}
 
+# The same per-module entries keyed by module name, for the walk by name (``call_site_at``, Python 3.12+):
+# ``sys._getframemodulename`` reads a frame's module name without making a frame object for it. Making
+# one for each of a call's ten-odd library frames (each allocated, then freed when its function returns) was
+# most of the walk's cost inside a request. Only frames whose module goes by code object (the project's own,
+# the stop codes') are made.
+_names: dict[str, tuple[int, str | None]] = {}
+_frame_module_name: Any = getattr(sys, "_getframemodulename", None)
+
 # A project frame of a call's stack: (path relative to its project root, line, function). The record's
 # ``{"file", "line", "function"}`` objects are built from these on the sink's writer thread.
 Frame = tuple[str, int, str]
@@ -62,11 +70,13 @@ def add_stop_code(code: CodeType) -> None:
     _stop_files.add(_real(code.co_filename))
     _cache.pop(id(code), None)
     _modules.clear()
+    _names.clear()
 
 
 def _clear_cache() -> None:
     _cache.clear()
     _modules.clear()
+    _names.clear()
 
 
 on_config_change(_clear_cache)
@@ -187,6 +197,71 @@ def call_site(frame: FrameType | None) -> tuple[list[Frame], str | None]:
         elif kind == _THIRD and not stack:
             via = module_entry[2]
         frame = frame.f_back
+    return stack, via
+
+
+def _code_entry(frame: FrameType, config: Config) -> tuple[CodeType, int, str | None, str]:
+    code = frame.f_code
+    entry = _cache.get(id(code))
+    if entry is None:
+        module = frame.f_globals.get("__name__")
+        entry = _cache[id(code)] = (code, *classify_code(code, module, config))
+    return entry
+
+
+def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, str | None]:
+    """The entry of frame ``depth`` (counted as ``call_site_at`` counts them), cached under its module name
+    when the frame is of that module; a stop past the outermost frame."""
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return (_STOP, None)
+    namespace = frame.f_globals
+    if name is None or namespace.get("__name__") != name:
+        return (_BY_CODE, None)  # no module name, or a wrapper's borrowed one: this frame alone, by code
+    module_entry = _modules.get(id(namespace))
+    if module_entry is None:
+        module_entry = _module_entry(frame, config)
+    entry = _names[name] = module_entry[1:]
+    return entry
+
+
+def call_site_at(depth: int) -> tuple[list[Frame], str | None]:
+    """``call_site(sys._getframe(depth))`` as seen from the caller, walking by module name where Python
+    can (3.12+).
+
+    A frame of a module classified as a whole (the standard library, Django, a third-party package) is
+    known by its module name, read by ``sys._getframemodulename`` without making a frame object; frame
+    objects are made only for the frames of modules that go by code object (the project's own, the stop
+    codes'). A function's module name is its ``__module__``, and a wrapper made with
+    ``functools.wraps`` carries the wrapped function's: the project's own modules go by code object, so a
+    library's wrapper around a project function is still the library's, while a project's wrapper around a
+    library function is taken for the library.
+    """
+    module_name = _frame_module_name
+    if module_name is None:
+        return call_site(sys._getframe(depth + 1))
+    config = get_config()
+    names = _names
+    stack: list[Frame] = []
+    via: str | None = None
+    depth += 1
+    while True:
+        name = module_name(depth)
+        kind, detail = names.get(name) or _entry_by_name(name, depth, config)
+        if kind == _BY_CODE:
+            frame = sys._getframe(depth)
+            _, kind, detail, function = _code_entry(frame, config)
+            if kind == _PROJECT:
+                stack.append((detail, frame.f_lineno, function))  # type: ignore[arg-type]
+                if len(stack) >= MAX_STACK:
+                    break
+        if kind == _THIRD:
+            if not stack:
+                via = detail
+        elif kind == _STOP:
+            break
+        depth += 1
     return stack, via
 
 

@@ -25,7 +25,6 @@ response has gone.
 from __future__ import annotations
 
 import random
-import sys
 import threading
 import time
 from contextvars import ContextVar, Token
@@ -33,7 +32,7 @@ from typing import Any
 
 from django.db import connections
 
-from async_audit.record.frames import Frame, call_site
+from async_audit.record.frames import Frame, call_site_at
 from async_audit.record.guard import report_internal_error
 from async_audit.record.sink import Deferred
 
@@ -61,6 +60,7 @@ class Trace(Deferred):
         "closed",
         "proto",
         "conns",
+        "http",
         # Set when the request ends (by ``close`` and ``recorder.finish_trace``).
         "end_ns",
         "cpu_end_ns",
@@ -88,6 +88,8 @@ class Trace(Deferred):
         self.closed = False
         self.proto = proto
         self.conns: dict[int, tuple[Any, ...]] = {}  # thread id -> that thread's DB connection objects
+        # The http.client hook's requests in flight, by id() of their connection (made on the first).
+        self.http: dict[int, Any] | None = None
         # Not set here, to keep the request's own cost down: end_ns and n_calls (close), cpu_end_ns, host,
         # pid, method, route, view and status (recorder.finish_trace).
         self.end_ns: int
@@ -107,6 +109,7 @@ class Trace(Deferred):
         self.closed = True
         self.n_calls = len(self.calls)
         self.conns = {}  # no call begins after this: the request's connections need not stay referenced
+        self.http = None
 
     def to_record(self) -> dict[str, Any]:
         """The request's record (see the record format in the design); for a closed trace, once."""
@@ -162,7 +165,6 @@ class Call:
         kind: str,
         lib: str,
         via: str | None,
-        t_ns: int,
         parent: int | None,
         atomic: bool,
         frames: list[Frame],
@@ -173,7 +175,6 @@ class Call:
         self.kind = kind
         self.lib = lib
         self.via = via
-        self.t_ns = t_ns  # start, from the request's start: before the stack walk
         self.parent = parent
         self.atomic = atomic
         self.frames = frames
@@ -181,8 +182,9 @@ class Call:
         self.token = token
         self.error: str | None = None
         self.end_ns: int | None = None
-        # The duration's clock starts last: the stack walk is the recorder's cost, not the call's.
-        self.start_ns = time.perf_counter_ns()
+        # The clock starts last: the stack walk is the recorder's cost, not the call's.
+        self.start_ns = start = time.perf_counter_ns()
+        self.t_ns = start - trace.start_ns  # from the request's start
 
     def set(self, **fields: Any) -> None:
         """Add kind-specific fields (``method``, ``host``...); ``error`` sets the call's error."""
@@ -208,6 +210,23 @@ class Call:
                 if "error" in fields:
                     self.error = fields.pop("error")
                 self.fields.update(fields)
+            self.end_ns = end
+        except Exception as exc:  # the recorder's own: reported, never raised into the site
+            report_internal_error(exc)
+
+    def end(self, fields: dict[str, Any] | None, error: str | None = None) -> None:
+        """:meth:`finish` (or :meth:`fail`, given the error's class name) with the fields as a dict: the
+        hooks' fast path."""
+        end = time.perf_counter_ns()
+        try:
+            if self.token is not None:
+                self._release()
+            if self.trace.closed:
+                return
+            if fields:
+                self.fields.update(fields)
+            if error is not None:
+                self.error = error
             self.end_ns = end
         except Exception as exc:  # the recorder's own: reported, never raised into the site
             report_internal_error(exc)
@@ -251,19 +270,28 @@ class Call:
 
 
 def begin_call(
-    kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1, **fields: Any
+    kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1, hold: bool = True, **fields: Any
 ) -> Call | None:
     """Start recording a call of ``kind`` made through ``lib`` in the current request.
 
     Returns None when nothing is recording, when the request's call cap is reached (counted in
     ``dropped``), or when the innermost running call is of the same kind and ``nest_same_kind`` is false: a
     client layered over another instrumented client must not count one request twice.
-    ``depth`` frames above the caller are where the stack walk starts.
+    ``depth`` frames above the caller are where the stack walk starts. ``hold``: the call is the innermost
+    open call (the parent of calls begun before it finishes); false for a call whose phases are separate
+    method calls (it might never be finished).
     """
+    return start_call(kind, lib, depth + 1, hold, nest_same_kind, fields)
+
+
+def start_call(
+    kind: str, lib: str, depth: int, hold: bool, nest_same_kind: bool, fields: dict[str, Any]
+) -> Call | None:
+    """:func:`begin_call` with every argument positional and the fields as a dict the call keeps: the
+    hooks' fast path (a call with keyword arguments costs several times one without)."""
     trace = current_trace.get()
     if trace is None or trace.closed:
         return None
-    start = time.perf_counter_ns()
     try:
         parent = _open_call.get()
         calls = trace.calls
@@ -272,10 +300,9 @@ def begin_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return None
-        frames, via = call_site(sys._getframe(depth))
-        token = _open_call.set(len(calls))
-        atomic = in_atomic_block(trace)
-        call = Call(trace, kind, lib, via, start - trace.start_ns, parent, atomic, frames, fields, token)
+        frames, via = call_site_at(depth)
+        token = _open_call.set(len(calls)) if hold else None
+        call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, fields, token)
         calls.append(call)
         return call
     except Exception as exc:  # the recorder's own: reported, never raised into the site
@@ -295,13 +322,12 @@ def add_finished_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return
-        frames, via = call_site(sys._getframe(depth))
+        frames, via = call_site_at(depth)
         call = Call(
             trace,
             kind,
             lib,
             via,
-            start_ns - trace.start_ns,
             _open_call.get(),
             in_atomic_block(trace),
             frames,
@@ -309,6 +335,7 @@ def add_finished_call(
             None,
         )
         call.start_ns = start_ns
+        call.t_ns = start_ns - trace.start_ns
         call.end_ns = end_ns
         calls.append(call)
     except Exception as exc:  # the recorder's own: reported, never raised into the site

@@ -86,7 +86,7 @@ def test_internal_error_leaves_the_request_alone(
     def broken(*args: Any) -> Any:
         raise RuntimeError("recorder bug")
 
-    monkeypatch.setattr(async_audit.record.trace, "call_site", broken)
+    monkeypatch.setattr(async_audit.record.trace, "call_site_at", broken)
     response, records = fetch(proto, f"/http/aiohttp/?port={fake_api.port}")
     assert json.loads(json.loads(response.content)["body"]) == BODY
     assert len(fake_api.seen) == 1  # the original ran exactly once

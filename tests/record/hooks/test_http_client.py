@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import http.client
 import json
 import socket
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -16,7 +18,8 @@ import async_audit.record.trace
 from async_audit.record.hooks import _http, _instances, install_hooks
 from async_audit.record.hooks._http import cleaned_host, masked_path, seconds
 from async_audit.record.hooks.base import MARKER
-from async_audit.record.hooks.http_client import _ATTR
+from async_audit.record.recorder import finish_trace, start_trace
+from async_audit.record.trace import current_trace
 from async_audit.testing import capture_records
 from tests.record.hooks.conftest import BODY, FakeApi, assert_private, call_line, fetch, http_calls
 
@@ -274,10 +277,39 @@ def test_outside_a_request_nothing_is_recorded(fake_api: FakeApi) -> None:
         conn = http.client.HTTPConnection("127.0.0.1", fake_api.port)
         conn.request("GET", "/ok/2")
         assert conn.getresponse().read() == json.dumps(BODY).encode()
-        assert _ATTR not in conn.__dict__
+        assert not any("async_audit" in name for name in vars(conn))
         conn.close()
         session.close()
     assert records == [] and len(fake_api.seen) == 2
+
+
+def test_a_recorded_request_leaves_the_connection_object_as_it_was(fake_api: FakeApi) -> None:
+    # The call in flight is kept by the trace, never on the connection: an attribute added to a third-party
+    # object and taken off again turned its inline attribute storage into a dictionary, and every later
+    # attribute read of http.client and urllib3 on that connection became several times slower.
+    def attributes(recording: bool) -> tuple[bool, list[str]]:
+        conn = http.client.HTTPConnection("127.0.0.1", fake_api.port, timeout=2)
+        trace, _ = start_trace("GET", "/", "wsgi")
+        assert trace is not None
+        token = current_trace.set(trace) if recording else None
+        try:
+            for n in range(2):
+                conn.request("GET", f"/ok/{n}")
+                assert conn.getresponse().read() == json.dumps(BODY).encode()
+        finally:
+            if token is not None:
+                current_trace.reset(token)
+        finish_trace(trace, True, SimpleNamespace(method="GET", resolver_match=None), 200)
+        # Whether the instance's attributes live in a dictionary object (always before Python 3.11; on
+        # later versions only once something asked for its __dict__), then which attributes it has.
+        as_dict = any(isinstance(r, dict) and "host" in r for r in gc.get_referents(conn))
+        keys = list(vars(conn))
+        conn.close()
+        return as_dict, keys
+
+    with capture_records() as records:
+        assert attributes(recording=True) == attributes(recording=False)
+    assert [len(record["calls"]) for record in records] == [2, 0]
 
 
 def test_internal_error_leaves_the_request_alone(
@@ -286,7 +318,7 @@ def test_internal_error_leaves_the_request_alone(
     def broken(*args: Any) -> Any:
         raise RuntimeError("recorder bug")
 
-    monkeypatch.setattr(async_audit.record.trace, "call_site", broken)
+    monkeypatch.setattr(async_audit.record.trace, "call_site_at", broken)
     response, records = fetch(proto, f"/http/requests/?port={fake_api.port}")
     assert response.status_code == 200
     assert json.loads(json.loads(response.content)["body"]) == BODY

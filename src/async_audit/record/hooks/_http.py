@@ -12,7 +12,7 @@ import socket
 from typing import Any
 
 from async_audit.record.privacy import clean_host, mask_path
-from async_audit.record.trace import Call, begin_call
+from async_audit.record.trace import Call, start_call
 
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 
@@ -87,15 +87,15 @@ def begin_http(
     port: Any,
     path: Any,
     timeout: float | None = None,
-    *,
     scheme: str | None = None,
     depth: int = 2,
+    hold: bool = True,
 ) -> Call | None:
     """Start an ``http`` call with every field shaped (see the module docstring); None when not recording.
 
     ``method`` and ``path`` are empty strings when the call failed before its request line was known (a
     connection opened ahead of its request and refused). ``depth``: the frame above this function's caller
-    where the call-site walk starts (the hook's own frames need no walking).
+    where the call-site walk starts (the hook's own frames need no walking); ``hold``: see ``begin_call``.
     """
     # The cache lookups are inlined: this runs for every recorded call, where each function call counts.
     host = host if type(host) is str else str(host or "")
@@ -109,17 +109,15 @@ def begin_http(
             masked = masked_path(path)
     else:
         masked = ""
-    return begin_call(
-        "http",
-        lib,
-        depth=depth,
-        method=method.upper() if type(method) is str else str(method or "").upper(),
-        host=cleaned,
-        port=port if type(port) is int else port_number(port, scheme),
-        path=masked,
-        status=None,
-        timeout=timeout,
-    )
+    fields = {
+        "method": method.upper() if type(method) is str else str(method or "").upper(),
+        "host": cleaned,
+        "port": port if type(port) is int else port_number(port, scheme),
+        "path": masked,
+        "status": None,
+        "timeout": timeout,
+    }
+    return start_call("http", lib, depth, hold, False, fields)
 
 
 def status_code(value: Any) -> int | None:

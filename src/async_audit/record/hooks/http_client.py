@@ -10,12 +10,16 @@ connect, the sending of the request and the wait for the response's head:
 - a request whose response is never read ends when the connection is closed or its next request starts, with
   status null; a keep-alive connection reused for several requests records one call per request.
 
-The call in flight lives on the connection object, since its phases are separate method calls. It does not
-stay the innermost open call of the request between those methods (a connection whose response is never read
-would otherwise swallow every later call of the request), so calls made beside it are not nested under it;
-calls it is made inside of (an email, a block) are its parent. ``timeout`` is the socket timeout in force when
-the wait for the response starts, which is the read timeout for urllib3 and requests (``timeout=(connect,
-read)``).
+The call in flight is kept by the request's trace, keyed by connection, since its phases are separate method
+calls. Nothing is stored on the connection: an attribute added to and removed from a third-party object turns
+its attributes' fast, inline storage into a plain dictionary, which made every later attribute read of
+http.client and urllib3 on that connection several times slower. The call does not stay the innermost open
+call of the request between those methods (a connection whose response is never read would otherwise swallow
+every later call of the request), so calls made beside it are not nested under it; calls it is made inside of
+(an email, a block) are its parent. A response read outside the request's context (another thread it did not
+hand its context to) is not seen: its call ends when the request does, as unfinished. ``timeout`` is the
+socket timeout in force when the wait for the response starts, which is the read timeout for urllib3 and
+requests (``timeout=(connect, read)``).
 """
 
 from __future__ import annotations
@@ -38,21 +42,22 @@ from async_audit.record.hooks._http import (
     status_code,
 )
 from async_audit.record.hooks.base import Hook
-from async_audit.record.trace import Call, current_trace
+from async_audit.record.trace import Call, Trace, current_trace
 
 # The wrappers on the request path catch their own errors with try/except and report them, as
 # ``guarded()`` does, without its two method calls: this runs several times for every request.
 LIB = "http.client"
-_ATTR = "_async_audit_http_call"
 _HTTPS = getattr(http.client, "HTTPSConnection", None)  # absent when Python was built without ssl
 
 
 class _InFlight:
     """The request currently on a connection, and its call (None: the recorder declined to record it)."""
 
-    __slots__ = ("call", "sent", "connecting", "done")
+    __slots__ = ("conn", "table", "call", "sent", "connecting", "done")
 
-    def __init__(self, call: Call | None) -> None:
+    def __init__(self, conn: Any, table: dict[int, _InFlight], call: Call | None) -> None:
+        self.conn = conn  # held while the request is in flight: its id cannot be reused meanwhile
+        self.table = table  # the trace's requests in flight, this one under id(conn)
         self.call = call
         self.sent = False  # the request line is known (written by putrequest or by hand)
         self.connecting = False  # inside connect: what it sends is a proxy's CONNECT, not the request
@@ -72,44 +77,54 @@ def _timeout_in_force(conn: Any) -> float | None:
     return timeout if timeout is None or type(timeout) is float else seconds(timeout)
 
 
-def _start(conn: Any, method: Any, path: Any, depth: int) -> _InFlight:
+def _in_flight(trace: Trace, conn: Any) -> _InFlight | None:
+    """The request in flight on ``conn`` in ``trace``, if any."""
+    table = trace.http
+    if table is None:
+        return None
+    in_flight = table.get(id(conn))
+    return in_flight if in_flight is not None and in_flight.conn is conn else None
+
+
+def _start(trace: Trace, conn: Any, method: Any, path: Any, depth: int) -> _InFlight:
     """Begin the call for the request on ``conn``; ``depth``: the wrapper's caller, counted from here."""
     tunnel = getattr(conn, "_tunnel_host", None)
     host, port = (tunnel, getattr(conn, "_tunnel_port", None)) if tunnel else (conn.host, conn.port)
     scheme = "https" if _HTTPS is not None and isinstance(conn, _HTTPS) else "http"
     # The walk for the call site starts at the wrapper's caller: the hook's own frames are skipped anyway.
-    call = begin_http(LIB, method, host, port, path, scheme=scheme, depth=depth + 2)
-    if call is not None:
-        # The phases of this call are separate method calls; holding the request's "innermost open call"
-        # between them would leave it dangling whenever the response is never read.
-        call._release()
+    # Not held as the request's innermost open call: its phases are separate method calls, and holding it
+    # between them would leave it dangling whenever the response is never read.
+    call = begin_http(LIB, method, host, port, path, None, scheme, depth + 2, False)
     # Kept even when declined (call cap, nested under another http call): the request's later phases must not
     # ask again, or one request past the cap would count as dropped once per chunk it sends.
-    in_flight = _InFlight(call)
-    setattr(conn, _ATTR, in_flight)
+    table = trace.http
+    if table is None:
+        table = trace.http = {}
+    in_flight = table[id(conn)] = _InFlight(conn, table, call)
     return in_flight
 
 
 def _end(
-    conn: Any,
     in_flight: _InFlight,
     exc: BaseException | None = None,
     status: Any = None,
     timeout: Any = False,
 ) -> None:
     try:
-        if conn.__dict__.get(_ATTR) is in_flight:
-            del conn.__dict__[_ATTR]
+        table = in_flight.table
+        key = id(in_flight.conn)
+        if table.get(key) is in_flight:
+            del table[key]
         if in_flight.done or in_flight.call is None:
             return
         in_flight.done = True
         if timeout is False:
-            timeout = _timeout_in_force(conn)
+            timeout = _timeout_in_force(in_flight.conn)
         if exc is not None:
-            in_flight.call.fail(exc, timeout=timeout)
+            in_flight.call.end({"timeout": timeout}, type(exc).__name__)
         else:
             code = status if type(status) is int else status_code(status)
-            in_flight.call.finish(status=code, timeout=timeout)
+            in_flight.call.end({"status": code, "timeout": timeout})
     except Exception as error:  # the recorder's own: reported, never raised into the site
         report_internal_error(error)
 
@@ -147,20 +162,21 @@ def _pending_request(frame: FrameType | None) -> tuple[Any, Any]:
 def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def connect(self: Any, *args: Any, **kwargs: Any) -> Any:
-        if current_trace.get() is None:
+        trace = current_trace.get()
+        if trace is None or trace.closed:
             return original(self, *args, **kwargs)
         in_flight = None
         with guarded():
-            in_flight = getattr(self, _ATTR, None)
+            in_flight = _in_flight(trace, self)
             if in_flight is None:
-                in_flight = _start(self, *_pending_request(sys._getframe(1)), depth=2)
+                in_flight = _start(trace, self, *_pending_request(sys._getframe(1)), depth=2)
         if in_flight is None:
             return original(self, *args, **kwargs)
         connecting, in_flight.connecting = in_flight.connecting, True
         try:
             return original(self, *args, **kwargs)
         except BaseException as exc:
-            _end(self, in_flight, exc)
+            _end(in_flight, exc)
             raise
         finally:
             in_flight.connecting = connecting
@@ -168,13 +184,13 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
     return connect
 
 
-def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
-    in_flight: _InFlight | None = getattr(conn, _ATTR, None)
+def _for_request(trace: Trace, conn: Any, method: Any, url: Any) -> _InFlight | None:
+    in_flight = _in_flight(trace, conn)
     if in_flight is not None and in_flight.sent:
-        _end(conn, in_flight)  # the previous request's response was never read
+        _end(in_flight)  # the previous request's response was never read
         in_flight = None
     if in_flight is None:
-        in_flight = _start(conn, method, url, depth=3)
+        in_flight = _start(trace, conn, method, url, depth=3)
     elif in_flight.call is not None:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
         in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
@@ -194,27 +210,28 @@ def _for_request(conn: Any, method: Any, url: Any) -> _InFlight | None:
 def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def putrequest(self: Any, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-        if current_trace.get() is None:
+        trace = current_trace.get()
+        if trace is None or trace.closed:
             return original(self, method, url, *args, **kwargs)
         in_flight = None
         try:
-            in_flight = _for_request(self, method, url)
+            in_flight = _for_request(trace, self, method, url)
         except Exception as error:  # the recorder's own: reported, never raised into the site
             report_internal_error(error)
         try:
             return original(self, method, url, *args, **kwargs)
         except BaseException as exc:
             if in_flight is not None:
-                _end(self, in_flight, exc)
+                _end(in_flight, exc)
             raise
 
     return putrequest
 
 
-def _for_send(conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | None:
+def _for_send(trace: Trace, conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | None:
     if in_flight is None:
         # A request written by hand, without putrequest.
-        in_flight = _start(conn, *_request_line(data), depth=3)
+        in_flight = _start(trace, conn, *_request_line(data), depth=3)
         in_flight.sent = True
     elif not in_flight.sent and not in_flight.connecting:
         # Written by hand on a connection opened ahead of it.
@@ -229,20 +246,26 @@ def _for_send(conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | 
 def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def send(self: Any, data: Any, *args: Any, **kwargs: Any) -> Any:
-        if current_trace.get() is None:
+        trace = current_trace.get()
+        if trace is None or trace.closed:
             return original(self, data, *args, **kwargs)
-        in_flight = getattr(self, _ATTR, None)
+        in_flight = None
+        table = trace.http
+        if table is not None:
+            in_flight = table.get(id(self))
+            if in_flight is not None and in_flight.conn is not self:
+                in_flight = None
         # urllib3 sends a body in many chunks: the common case (the request line is written) does no more.
         if in_flight is None or not in_flight.sent:
             try:
-                in_flight = _for_send(self, in_flight, data)
+                in_flight = _for_send(trace, self, in_flight, data)
             except Exception as error:  # the recorder's own: reported, never raised into the site
                 report_internal_error(error)
         try:
             return original(self, data, *args, **kwargs)
         except BaseException as exc:
             if in_flight is not None:
-                _end(self, in_flight, exc)
+                _end(in_flight, exc)
             raise
 
     return send
@@ -251,23 +274,25 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
-        in_flight = getattr(self, _ATTR, None)
-        if in_flight is None:
+        trace = current_trace.get()
+        table = None if trace is None else trace.http
+        in_flight = None if table is None else table.get(id(self))
+        if in_flight is None or in_flight.conn is not self:
             return original(self, *args, **kwargs)
         timeout = None
         try:
             timeout = _timeout_in_force(self)
-            # Taken off the connection first: getresponse closes a connection the server will close, and that
+            # Taken out of the table first: getresponse closes a connection the server will close, and that
             # close must not end this call without its status.
-            del self.__dict__[_ATTR]
+            del in_flight.table[id(self)]
         except Exception as error:  # the recorder's own: reported, never raised into the site
             report_internal_error(error)
         try:
             response = original(self, *args, **kwargs)
         except BaseException as exc:
-            _end(self, in_flight, exc, timeout=timeout)
+            _end(in_flight, exc, timeout=timeout)
             raise
-        _end(self, in_flight, status=getattr(response, "status", None), timeout=timeout)
+        _end(in_flight, status=getattr(response, "status", None), timeout=timeout)
         return response
 
     return getresponse
@@ -276,9 +301,11 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
 def _wrap_close(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def close(self: Any, *args: Any, **kwargs: Any) -> Any:
-        in_flight = getattr(self, _ATTR, None)
-        if in_flight is not None:
-            _end(self, in_flight)  # before the socket goes: its timeout is still readable
+        trace = current_trace.get()
+        if trace is not None:
+            in_flight = _in_flight(trace, self)
+            if in_flight is not None:
+                _end(in_flight)  # before the socket goes: its timeout is still readable
         return original(self, *args, **kwargs)
 
     return close
