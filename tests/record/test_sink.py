@@ -7,6 +7,7 @@ check that ``put`` still returns at once and that every record is either written
 from __future__ import annotations
 
 import errno
+import gc
 import json
 import logging
 import os
@@ -15,6 +16,7 @@ import shutil
 import socket
 import stat
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,12 @@ from async_audit.record.sink import (
     LogOutput,
     Output,
     Sink,
+    build_record,
     get_sink,
+    register_builder,
     reset_sink,
 )
+from async_audit.record.trace import Trace, begin_call, current_trace
 
 NAME = re.compile(r"^async-audit-(?P<host>.+)-(?P<pid>\d+)-(?P<start>\d{8}T\d{6})(?:-(?P<part>\d+))?\.jsonl$")
 
@@ -420,11 +425,11 @@ def test_a_bug_in_the_writer_loses_its_batch_counted_and_the_writer_carries_on(
     real_write = Sink._write
     calls = {"n": 0}
 
-    def buggy_write(self: Sink, records: list[dict[str, Any]]) -> None:
+    def buggy_write(self: Sink, lines: list[str], counts: tuple[int, int, int]) -> None:
         calls["n"] += 1
         if calls["n"] == 1:
             raise KeyError("a bug in the writer")
-        real_write(self, records)
+        real_write(self, lines, counts)
 
     monkeypatch.setattr(Sink, "_write", buggy_write)
     internal_errors.expected = True
@@ -470,3 +475,63 @@ def test_deferred_records_are_built_by_the_writer_and_a_failed_build_is_a_counte
     assert sum(r["lost"]["write"] for r in lines) == 1
     assert [type(e) for e in internal_errors] == [RuntimeError]
     internal_errors.expected = True
+
+
+def _build_test_record(packed: tuple[Any, ...]) -> dict[str, Any]:
+    _, n, broken = packed
+    if broken:
+        raise RuntimeError("recorder bug while building a packed record")
+    return record(n)
+
+
+register_builder("test-record", _build_test_record)
+
+
+def test_packed_records_are_built_by_their_builder_and_a_failed_build_is_a_counted_loss(
+    tmp_path: Path, sinks: list[Sink], internal_errors: Any
+) -> None:
+    sink = file_sink(tmp_path)
+    sinks.append(sink)
+    for i in range(4):
+        sink.put(("test-record", i, i == 1))
+    assert sink.flush()
+    lines = read_lines(tmp_path)
+    assert [r["n"] for r in lines] == [0, 2, 3]
+    # The first record of the batch carries the losses counted before it was written; the failed build came
+    # after it, so the next batch's first record says so.
+    sink.put(("test-record", 4, False))
+    assert sink.flush()
+    assert [r["lost"]["write"] for r in read_lines(tmp_path)] == [0, 0, 0, 1]
+    assert [type(e) for e in internal_errors] == [RuntimeError]
+    internal_errors.expected = True
+
+
+def test_a_packed_record_waits_in_the_buffer_untracked_by_the_cycle_collector() -> None:
+    # A request's trace waits up to the writer's interval. As objects (the trace, its list of calls, each call
+    # and its frames) it would be promoted, request after request, to the oldest generation, whose growth
+    # sets off full collections of the site's heap. Tuples of plain values are let go by the collector, one
+    # level of nesting per pass: by the time a record would be promoted to the oldest generation (a pass of
+    # the youngest, then one of the middle), only its outer tuple is left to be.
+    trace = Trace(None, 100, 100.0, "wsgi")
+    token = current_trace.set(trace)
+    try:
+        call = begin_call("http", "test", method="GET", host="api.example.com", port=443, path="/x")
+        assert call is not None
+        call.finish(status=200)
+    finally:
+        current_trace.reset(token)
+    trace.close(time.perf_counter_ns())
+    trace.host, trace.pid, trace.method, trace.route, trace.view, trace.status = "h", 1, "GET", "x/", "v", 200
+    trace.cpu_end_ns = None
+    packed = trace.packed()
+    gc.collect(0)
+    gc.collect(1)
+    (call_figures,) = packed[17:]
+    assert not gc.is_tracked(call_figures)
+    built = build_record(packed)
+    (built_call,) = built["calls"]
+    assert (built_call["host"], built_call["status"], built_call["site"]["file"]) == (
+        "api.example.com",
+        200,
+        "record/test_sink.py",
+    )

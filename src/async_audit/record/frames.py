@@ -161,7 +161,7 @@ def _module_entry(frame: FrameType, config: Config) -> tuple[dict[str, Any], int
     return entry
 
 
-def call_site(frame: FrameType | None) -> tuple[list[Frame], str | None]:
+def call_site(frame: FrameType | None) -> tuple[tuple[Frame, ...], str | None]:
     """``(stack, via)`` for a call whose innermost frame is ``frame``.
 
     ``stack`` is up to ``MAX_STACK`` project frames, innermost first (the first is the call site; none when
@@ -197,7 +197,7 @@ def call_site(frame: FrameType | None) -> tuple[list[Frame], str | None]:
         elif kind == _THIRD and not stack:
             via = module_entry[2]
         frame = frame.f_back
-    return stack, via
+    return tuple(stack), via
 
 
 def _code_entry(frame: FrameType, config: Config) -> tuple[CodeType, int, str | None, str]:
@@ -226,7 +226,7 @@ def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, s
     return entry
 
 
-def call_site_at(depth: int) -> tuple[list[Frame], str | None]:
+def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
     """``call_site(sys._getframe(depth))`` as seen from the caller, walking by module name where Python
     can (3.12+).
 
@@ -262,7 +262,7 @@ def call_site_at(depth: int) -> tuple[list[Frame], str | None]:
         elif kind == _STOP:
             break
         depth += 1
-    return stack, via
+    return tuple(stack), via
 
 
 # Private to Django (and to its type stubs) but present in every supported version; tests pin them.

@@ -11,7 +11,7 @@ from typing import Any
 
 from async_audit.conf import get_config
 from async_audit.record.guard import guarded, report_internal_error
-from async_audit.record.sink import Deferred, get_sink
+from async_audit.record.sink import Packable, build_record, get_sink
 from async_audit.record.trace import Trace
 
 _host = socket.gethostname()
@@ -47,9 +47,10 @@ def start_trace(method: str, path: str, proto: str) -> tuple[Trace | None, bool]
 def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None:
     """Close ``trace`` and hand it to the sink (or count it as sampled out).
 
-    Only what the request object holds is read here; the record itself is built on the writer thread
-    (:meth:`Trace.to_record`). If the recorder itself fails here, the record is counted as a lost write (so
-    the report still says something is missing) and the error goes on to the caller's guard, which logs it.
+    Only what the request object holds is read here; the trace goes to the sink packed into a tuple of plain
+    values (:meth:`Trace.packed`), and the record is built from it on the writer thread. If the recorder
+    itself fails here, the record is counted as a lost write (so the report still says something is
+    missing) and the error goes on to the caller's guard, which logs it.
     """
     # One function on purpose: it runs on every request, and each Python call costs as much as a line here.
     end = time.perf_counter_ns()
@@ -74,16 +75,18 @@ def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None
         trace.pid = _pid
         trace.method = str(request.method or "GET")
         trace.status = int(status)
+        packed = trace.packed()
     except Exception:
         _count_lost()
         raise
-    emit(trace)
+    emit(packed)
 
 
-def emit(record: dict[str, Any] | Deferred) -> None:
-    """Hand a finished record to the test captures if any are open, else to the process's sink."""
+def emit(record: Packable) -> None:
+    """Hand a finished record (a dict, a packed tuple or a Deferred) to the test captures if any are open,
+    else to the process's sink."""
     if _captures:
-        built = record.to_record() if isinstance(record, Deferred) else record
+        built = build_record(record)
         with _captures_lock:
             for capture in _captures:
                 capture.append(built)

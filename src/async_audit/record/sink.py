@@ -1,8 +1,10 @@
 """Where records go: a background writer thread, so request threads never wait on I/O.
 
 Request threads only ``put`` into a bounded buffer (a full buffer drops the record and counts it, it never
-blocks), most often a request's raw figures (a :class:`Deferred`). The writer thread builds the records from
-them, serialises them as JSON lines and appends them to one file per process
+blocks), most often a request's raw figures (a packed tuple, see :func:`register_builder`, or a
+:class:`Deferred`). The writer thread builds the records from them, serialises each as a JSON line at once
+(so no batch of record dicts stays alive for the cycle collector to promote) and appends them to one file per
+process
 (``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
 ``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
 record that gets out, so a report can say how much is missing. After ``fork`` (gunicorn ``--preload``) the
@@ -47,8 +49,32 @@ class Deferred:
         raise NotImplementedError
 
 
+# Builders of packed records, by tag: a packed record is a plain tuple whose first item is its builder's tag.
+# Waiting in the buffer, a tuple of plain values (strings, numbers, None, such tuples) is let go by the cycle
+# collector at its first pass over it; an object, a list or a dict would be promoted, request after request,
+# to the oldest generation, and the growth of that generation is what sets off full collections of the
+# site's whole heap.
+_builders: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {}
+
+Packable = dict[str, Any] | Deferred | tuple[Any, ...]
+
+
+def register_builder(tag: str, build: Callable[[tuple[Any, ...]], dict[str, Any]]) -> None:
+    """Have ``build(packed)`` make the record of every packed tuple ``(tag, ...)`` put into a sink."""
+    _builders[tag] = build
+
+
+def build_record(item: Packable) -> dict[str, Any]:
+    """The record a packed tuple, a :class:`Deferred` or a record dict stands for."""
+    if type(item) is tuple:
+        return _builders[item[0]](item)
+    if isinstance(item, Deferred):
+        return item.to_record()
+    return item  # type: ignore[return-value]
+
+
 def _is_record(item: object) -> bool:
-    return isinstance(item, (dict, Deferred))
+    return type(item) is tuple or isinstance(item, (dict, Deferred))
 
 
 class Output:
@@ -184,7 +210,7 @@ class Sink:
 
     # -- request threads --------------------------------------------------------------------------------
 
-    def put(self, record: dict[str, Any] | Deferred) -> None:
+    def put(self, record: Packable) -> None:
         """Hand a record to the writer; never blocks on it, never raises."""
         buffer = self.buffer
         size = len(buffer)
@@ -246,70 +272,80 @@ class Sink:
     def _drain(self) -> bool:
         """Write everything buffered; True when a stop marker was reached."""
         buffer = self.buffer
-        batch: list[dict[str, Any]] = []
+        lines: list[str] = []
+        counts = (0, 0, 0)  # the losses and unsampled requests the batch's first line carries
         stop = False
+        encode = _encoder.encode
         while True:
             try:
                 item = buffer.popleft()
             except IndexError:
                 break
-            if isinstance(item, Deferred):
+            if _is_record(item):
+                self._in_flight += 1
                 try:
-                    item = item.to_record()
+                    record = build_record(item)
+                    if not lines:
+                        counts = self._take_counts()
+                        record["lost"] = {"queue": counts[0], "write": counts[1]}
+                        record["unsampled"] = counts[2]
+                    lines.append(encode(record) + "\n")
                 except Exception as exc:  # noqa: BLE001 - counted as lost, and the writer carries on
+                    self._in_flight -= 1
+                    if not lines:
+                        self._give_back(counts, 0)
                     with self._lock:
                         self.lost_write += 1
                     report_internal_error(exc)
                     continue
-            if isinstance(item, dict):
-                batch.append(item)
-                self._in_flight += 1
-                if len(batch) >= _BATCH:
-                    self._write(batch)
-                    batch = []
+                if len(lines) >= _BATCH:
+                    self._write(lines, counts)
+                    lines = []
             elif item is _STOP:
                 stop = True
             elif isinstance(item, threading.Event):  # a flush marker: everything before it is written
                 try:
-                    if batch:
-                        self._write(batch)
-                        batch = []
+                    if lines:
+                        self._write(lines, counts)
+                        lines = []
                 finally:
                     item.set()  # or lost and counted: a waiting flush never hangs on a writer's bug
-        if batch:
-            self._write(batch)
+        if lines:
+            self._write(lines, counts)
         return stop
 
-    def _write(self, records: list[dict[str, Any]]) -> None:
+    def _take_counts(self) -> tuple[int, int, int]:
         with self._lock:
-            lost_queue, lost_write, unsampled = self.lost_queue, self.lost_write, self.unsampled
+            counts = (self.lost_queue, self.lost_write, self.unsampled)
             self.lost_queue = self.lost_write = self.unsampled = 0
-        first = records[0]
-        first["lost"] = {"queue": lost_queue, "write": lost_write}
-        first["unsampled"] = unsampled
+        return counts
+
+    def _give_back(self, counts: tuple[int, int, int], lost: int) -> None:
+        """The counts a batch's first line carried, and ``lost`` records of it, when it was not written."""
+        with self._lock:
+            self.lost_queue += counts[0]
+            self.lost_write += counts[1] + lost
+            self.unsampled += counts[2]
+
+    def _write(self, lines: list[str], counts: tuple[int, int, int]) -> None:
         try:
-            encode = _encoder.encode
-            lines = [encode(r) + "\n" for r in records]
             if self.output is None:
                 self.output = self.make_output()
             self.output.write(lines)
         except Exception as exc:  # noqa: BLE001 - a disk problem must never reach the site
-            with self._lock:
-                self.lost_queue += lost_queue
-                self.lost_write += lost_write + len(records)
-                self.unsampled += unsampled
+            self._give_back(counts, len(lines))
             self.failures += 1
             if self.failures <= 3 or self.failures % 100 == 0:
-                logger.warning("async-audit could not write %d record(s): %s", len(records), exc)
+                logger.warning("async-audit could not write %d record(s): %s", len(lines), exc)
             if not isinstance(exc, OSError):
                 report_internal_error(exc)
             if self.output is not None:
                 # Keep the output object (its file name, its rotation part): it reopens on the next write.
                 self.output.close()
         else:
-            self.written += len(records)
+            self.written += len(lines)
         finally:
-            self._in_flight -= len(records)
+            self._in_flight -= len(lines)
 
     # -- lifecycle --------------------------------------------------------------------------------------
 

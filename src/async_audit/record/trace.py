@@ -28,13 +28,15 @@ import random
 import threading
 import time
 from contextvars import ContextVar, Token
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
 from django.db import connections
 
-from async_audit.record.frames import Frame, call_site_at
+from async_audit.record.frames import call_site_at
 from async_audit.record.guard import report_internal_error
-from async_audit.record.sink import Deferred
+from async_audit.record.sink import Deferred, register_builder
 
 FORMAT_VERSION = 1
 
@@ -113,31 +115,98 @@ class Trace(Deferred):
 
     def to_record(self) -> dict[str, Any]:
         """The request's record (see the record format in the design); for a closed trace, once."""
-        cpu_start = self.cpu_start_ns
-        cpu_end = self.cpu_end_ns
-        record = {
-            "v": FORMAT_VERSION,
-            "id": self.id if self.id is not None else f"{random.getrandbits(64):016x}",
-            "ts": round(self.ts, 6),
-            "host": self.host,
-            "pid": self.pid,
-            "proto": self.proto,
-            "method": self.method,
-            "route": self.route,
-            "view": self.view,
-            "status": self.status,
-            "ms": round((self.end_ns - self.start_ns) / 1e6, 3),
-            "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
-            "db": {"n": self.db_n, "ms": round(self.db_ns / 1e6, 3)},
-            "dropped": self.dropped,
-            "unsampled": 0,
-            "lost": {"queue": 0, "write": 0},
-            "calls": [call.to_dict(self.end_ns) for call in self.calls[: self.n_calls]],
-        }
-        # Calls point back at their trace: let go of them, so the request's objects go with their last
-        # reference instead of waiting for the cycle collector.
+        return build_request(self.packed())
+
+    def packed(self) -> tuple[Any, ...]:
+        """The closed trace as one tuple of plain values, for the sink (see ``sink.register_builder``); once.
+
+        Tuples of plain values are let go by the cycle collector, one level of nesting per pass (it visits a
+        tuple before what the tuple holds): the frames and fields at the first pass, the calls at the next,
+        so at most the outer tuple is ever promoted to the oldest generation while it waits for the writer.
+        The trace lets go of its calls, which point back at it, so the request's objects go with their last
+        reference instead of waiting for the collector.
+        """
+        calls = self.calls[: self.n_calls]
         self.calls = []
-        return record
+        return (
+            "request",
+            self.id,
+            self.ts,
+            self.start_ns,
+            self.end_ns,
+            self.cpu_start_ns,
+            self.cpu_end_ns,
+            self.host,
+            self.pid,
+            self.proto,
+            self.method,
+            self.route,
+            self.view,
+            self.status,
+            self.db_n,
+            self.db_ns,
+            self.dropped,
+            # Each call a tuple of its figures, its frames and its fields (both flat tuples).
+            *map(_call_figures, calls),
+        )
+
+
+def build_request(packed: tuple[Any, ...]) -> dict[str, Any]:
+    """A request's record from :meth:`Trace.packed` (on the sink's writer thread)."""
+    (_, request_id, ts, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
+    (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
+    return {
+        "v": FORMAT_VERSION,
+        "id": request_id if request_id is not None else f"{random.getrandbits(64):016x}",
+        "ts": round(ts, 6),
+        "host": host,
+        "pid": pid,
+        "proto": proto,
+        "method": method,
+        "route": route,
+        "view": view,
+        "status": status,
+        "ms": round((end - start) / 1e6, 3),
+        "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
+        "db": {"n": db_n, "ms": round(db_ns / 1e6, 3)},
+        "dropped": dropped,
+        "unsampled": 0,
+        "lost": {"queue": 0, "write": 0},
+        "calls": [_call_record(call, start, end) for call in packed[17:]],
+    }
+
+
+def _call_record(call: tuple[Any, ...], request_start: int, close_ns: int) -> dict[str, Any]:
+    """A call as its request's record holds it; ``close_ns`` ends a call still running."""
+    kind, lib, via, t_ns, start, end, parent, atomic, frames, error = call[:10]
+    stack = [
+        {"file": frames[i], "line": frames[i + 1], "function": frames[i + 2]}
+        for i in range(0, len(frames), 3)
+    ]
+    if end is None:
+        ms = round((close_ns - request_start - t_ns) / 1e6, 3)
+        error = error or "Unfinished"
+    else:
+        ms = round((end - start) / 1e6, 3)
+    data: dict[str, Any] = {
+        "kind": kind,
+        "lib": lib,
+        "via": via,
+        "t": round(t_ns / 1e6, 3),
+        "ms": ms,
+        "parent": parent,
+        "atomic": atomic,
+        "site": stack[0] if stack else None,
+        "stack": stack,
+        "error": error,
+    }
+    fields = call[10]
+    for i in range(0, len(fields), 2):
+        data[fields[i]] = fields[i + 1]
+    return data
+
+
+register_builder("request", build_request)
 
 
 class Call:
@@ -167,8 +236,8 @@ class Call:
         via: str | None,
         parent: int | None,
         atomic: bool,
-        frames: list[Frame],
-        fields: dict[str, Any],
+        frames: tuple[Any, ...],
+        fields: tuple[Any, ...],
         token: Token[int | None] | None,
     ) -> None:
         self.trace = trace
@@ -187,12 +256,16 @@ class Call:
         self.t_ns = start - trace.start_ns  # from the request's start
 
     def set(self, **fields: Any) -> None:
-        """Add kind-specific fields (``method``, ``host``...); ``error`` sets the call's error."""
+        """Add kind-specific fields (``method``, ``host``...); ``error`` sets the call's error.
+
+        A call keeps its fields as one flat tuple of names and values (later ones win): unlike a dict, it
+        lets the packed trace go untracked by the cycle collector (see :meth:`Trace.packed`).
+        """
         if self.trace.closed:
             return  # the record may be being built on the writer thread
         if "error" in fields:
             self.error = fields.pop("error")
-        self.fields.update(fields)
+        self.fields += tuple(chain.from_iterable(fields.items()))
 
     def fail(self, exc: BaseException, **fields: Any) -> None:
         """End the call as failed with ``exc`` (its class name is recorded, never its message)."""
@@ -209,14 +282,14 @@ class Call:
             if fields:
                 if "error" in fields:
                     self.error = fields.pop("error")
-                self.fields.update(fields)
+                self.fields += tuple(chain.from_iterable(fields.items()))
             self.end_ns = end
         except Exception as exc:  # the recorder's own: reported, never raised into the site
             report_internal_error(exc)
 
-    def end(self, fields: dict[str, Any] | None, error: str | None = None) -> None:
-        """:meth:`finish` (or :meth:`fail`, given the error's class name) with the fields as a dict: the
-        hooks' fast path."""
+    def end(self, fields: tuple[Any, ...] | None, error: str | None = None) -> None:
+        """:meth:`finish` (or :meth:`fail`, given the error's class name) with the fields as a flat tuple of
+        names and values: the hooks' fast path."""
         end = time.perf_counter_ns()
         try:
             if self.token is not None:
@@ -224,7 +297,7 @@ class Call:
             if self.trace.closed:
                 return
             if fields:
-                self.fields.update(fields)
+                self.fields += fields
             if error is not None:
                 self.error = error
             self.end_ns = end
@@ -242,31 +315,10 @@ class Call:
             # Finished in another context than it began (a callback, a generator resumed elsewhere).
             _open_call.set(self.parent)
 
-    def to_dict(self, close_ns: int) -> dict[str, Any]:
-        """The call as its request's record holds it; ``close_ns`` ends a call still running."""
-        stack = [{"file": file, "line": line, "function": function} for file, line, function in self.frames]
-        end = self.end_ns
-        error = self.error
-        if end is None:
-            ms = round((close_ns - self.trace.start_ns - self.t_ns) / 1e6, 3)
-            error = error or "Unfinished"
-        else:
-            ms = round((end - self.start_ns) / 1e6, 3)
-        data: dict[str, Any] = {
-            "kind": self.kind,
-            "lib": self.lib,
-            "via": self.via,
-            "t": round(self.t_ns / 1e6, 3),
-            "ms": ms,
-            "parent": self.parent,
-            "atomic": self.atomic,
-            "site": stack[0] if stack else None,
-            "stack": stack,
-            "error": error,
-        }
-        if self.fields:
-            data.update(self.fields)
-        return data
+
+_call_figures = attrgetter(
+    "kind", "lib", "via", "t_ns", "start_ns", "end_ns", "parent", "atomic", "frames", "error", "fields"
+)
 
 
 def begin_call(
@@ -281,14 +333,14 @@ def begin_call(
     open call (the parent of calls begun before it finishes); false for a call whose phases are separate
     method calls (it might never be finished).
     """
-    return start_call(kind, lib, depth + 1, hold, nest_same_kind, fields)
+    return start_call(kind, lib, depth + 1, hold, nest_same_kind, tuple(chain.from_iterable(fields.items())))
 
 
 def start_call(
-    kind: str, lib: str, depth: int, hold: bool, nest_same_kind: bool, fields: dict[str, Any]
+    kind: str, lib: str, depth: int, hold: bool, nest_same_kind: bool, fields: tuple[Any, ...]
 ) -> Call | None:
-    """:func:`begin_call` with every argument positional and the fields as a dict the call keeps: the
-    hooks' fast path (a call with keyword arguments costs several times one without)."""
+    """:func:`begin_call` with every argument positional and the fields as a flat tuple of names and values:
+    the hooks' fast path (a call with keyword arguments costs several times one without)."""
     trace = current_trace.get()
     if trace is None or trace.closed:
         return None
@@ -300,7 +352,9 @@ def start_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return None
-        frames, via = call_site_at(depth)
+        stack, via = call_site_at(depth)
+        # Flat (file, line, function, file, ...): one tuple less to nest in the packed trace.
+        frames = tuple(chain.from_iterable(stack))
         token = _open_call.set(len(calls)) if hold else None
         call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, fields, token)
         calls.append(call)
@@ -322,7 +376,7 @@ def add_finished_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return
-        frames, via = call_site_at(depth)
+        stack, via = call_site_at(depth)
         call = Call(
             trace,
             kind,
@@ -330,8 +384,8 @@ def add_finished_call(
             via,
             _open_call.get(),
             in_atomic_block(trace),
-            frames,
-            fields,
+            tuple(chain.from_iterable(stack)),
+            tuple(chain.from_iterable(fields.items())),
             None,
         )
         call.start_ns = start_ns

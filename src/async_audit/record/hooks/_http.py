@@ -109,14 +109,20 @@ def begin_http(
             masked = masked_path(path)
     else:
         masked = ""
-    fields = {
-        "method": method.upper() if type(method) is str else str(method or "").upper(),
-        "host": cleaned,
-        "port": port if type(port) is int else port_number(port, scheme),
-        "path": masked,
-        "status": None,
-        "timeout": timeout,
-    }
+    fields = (
+        "method",
+        method.upper() if type(method) is str else str(method or "").upper(),
+        "host",
+        cleaned,
+        "port",
+        port if type(port) is int else port_number(port, scheme),
+        "path",
+        masked,
+        "status",
+        None,
+        "timeout",
+        timeout,
+    )
     return start_call("http", lib, depth, hold, False, fields)
 
 

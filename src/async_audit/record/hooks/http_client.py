@@ -121,10 +121,10 @@ def _end(
         if timeout is False:
             timeout = _timeout_in_force(in_flight.conn)
         if exc is not None:
-            in_flight.call.end({"timeout": timeout}, type(exc).__name__)
+            in_flight.call.end(("timeout", timeout), type(exc).__name__)
         else:
             code = status if type(status) is int else status_code(status)
-            in_flight.call.end({"status": code, "timeout": timeout})
+            in_flight.call.end(("status", code, "timeout", timeout))
     except Exception as error:  # the recorder's own: reported, never raised into the site
         report_internal_error(error)
 
