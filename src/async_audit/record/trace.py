@@ -128,27 +128,30 @@ class Trace(Deferred):
         """
         calls = self.calls[: self.n_calls]
         self.calls = []
-        return (
-            "request",
-            self.id,
-            self.ts,
-            self.start_ns,
-            self.end_ns,
-            self.cpu_start_ns,
-            self.cpu_end_ns,
-            self.host,
-            self.pid,
-            self.proto,
-            self.method,
-            self.route,
-            self.view,
-            self.status,
-            self.db_n,
-            self.db_ns,
-            self.dropped,
-            # Each call a tuple of its figures, its frames and its fields (both flat tuples).
-            *map(_call_figures, calls),
-        )
+        # Attribute getters and concatenation run in C; each call a tuple of its figures, its frames and its
+        # fields (both flat tuples).
+        return _REQUEST + _trace_figures(self) + tuple(map(_call_figures, calls))
+
+
+_REQUEST = ("request",)
+_trace_figures = attrgetter(
+    "id",
+    "ts",
+    "start_ns",
+    "end_ns",
+    "cpu_start_ns",
+    "cpu_end_ns",
+    "host",
+    "pid",
+    "proto",
+    "method",
+    "route",
+    "view",
+    "status",
+    "db_n",
+    "db_ns",
+    "dropped",
+)
 
 
 def build_request(packed: tuple[Any, ...]) -> dict[str, Any]:
@@ -333,14 +336,20 @@ def begin_call(
     open call (the parent of calls begun before it finishes); false for a call whose phases are separate
     method calls (it might never be finished).
     """
-    return start_call(kind, lib, depth + 1, hold, nest_same_kind, tuple(chain.from_iterable(fields.items())))
+    return start_call(kind, lib, depth + 1, hold, nest_same_kind, fields)
 
 
 def start_call(
-    kind: str, lib: str, depth: int, hold: bool, nest_same_kind: bool, fields: tuple[Any, ...]
+    kind: str,
+    lib: str,
+    depth: int,
+    hold: bool,
+    nest_same_kind: bool,
+    fields: tuple[Any, ...] | dict[str, Any],
 ) -> Call | None:
-    """:func:`begin_call` with every argument positional and the fields as a flat tuple of names and values:
-    the hooks' fast path (a call with keyword arguments costs several times one without)."""
+    """:func:`begin_call` with every argument positional and the fields as a flat tuple of names and values
+    (or a dict, flattened only for a call that is recorded): the hooks' fast path (a call with keyword
+    arguments costs several times one without)."""
     trace = current_trace.get()
     if trace is None or trace.closed:
         return None
@@ -355,8 +364,9 @@ def start_call(
         stack, via = call_site_at(depth)
         # Flat (file, line, function, file, ...): one tuple less to nest in the packed trace.
         frames = tuple(chain.from_iterable(stack))
+        flat = tuple(chain.from_iterable(fields.items())) if isinstance(fields, dict) else fields
         token = _open_call.set(len(calls)) if hold else None
-        call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, fields, token)
+        call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, flat, token)
         calls.append(call)
         return call
     except Exception as exc:  # the recorder's own: reported, never raised into the site
