@@ -535,3 +535,19 @@ def test_a_packed_record_waits_in_the_buffer_untracked_by_the_cycle_collector() 
         200,
         "record/test_sink.py",
     )
+
+
+def test_a_failed_build_first_in_its_batch_does_not_count_the_last_batchs_losses_again(
+    tmp_path: Path, sinks: list[Sink], internal_errors: Any
+) -> None:
+    sink = file_sink(tmp_path)
+    sinks.append(sink)
+    sink.count_lost()
+    sink.count_lost()
+    done = threading.Event()
+    # One drain, run here: a batch ends at the flush marker, and the next batch's first record fails to build.
+    sink.buffer.extend([("test-record", 0, False), done, ("test-record", 1, True), ("test-record", 2, False)])
+    internal_errors.expected = True
+    sink._drain()
+    assert done.is_set()
+    assert [(r["n"], r["lost"]["write"]) for r in read_lines(tmp_path)] == [(0, 2), (2, 1)]

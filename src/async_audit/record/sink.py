@@ -285,15 +285,20 @@ class Sink:
                 self._in_flight += 1
                 try:
                     record = build_record(item)
-                    if not lines:
+                    if lines:
+                        line = encode(record)
+                    else:
                         counts = self._take_counts()
-                        record["lost"] = {"queue": counts[0], "write": counts[1]}
-                        record["unsampled"] = counts[2]
-                    lines.append(encode(record) + "\n")
+                        try:
+                            record["lost"] = {"queue": counts[0], "write": counts[1]}
+                            record["unsampled"] = counts[2]
+                            line = encode(record)
+                        except BaseException:
+                            self._give_back(counts, 0)  # for the next record to carry
+                            raise
+                    lines.append(line + "\n")
                 except Exception as exc:  # noqa: BLE001 - counted as lost, and the writer carries on
                     self._in_flight -= 1
-                    if not lines:
-                        self._give_back(counts, 0)
                     with self._lock:
                         self.lost_write += 1
                     report_internal_error(exc)

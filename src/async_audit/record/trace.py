@@ -17,9 +17,9 @@ everything else. A hook does::
 
 ``begin_call``, ``Call.set``, ``Call.fail`` and ``Call.finish`` never raise.
 
-The request thread keeps raw figures only (clock readings in nanoseconds, the call site's frames as tuples);
-the record's dicts are built from them by :meth:`Trace.to_record`, on the sink's writer thread, after the
-response has gone.
+The request thread keeps raw figures only (clock readings in nanoseconds, the call site's frames and the
+fields as flat tuples) and hands the sink the trace packed into tuples (:meth:`Trace.packed`); the record's
+dicts are built from them by :func:`build_request`, on the sink's writer thread, after the response has gone.
 """
 
 from __future__ import annotations
