@@ -28,7 +28,6 @@ from async_audit.conf import get_config
 from async_audit.record import sink as sink_module
 from async_audit.record.sink import (
     LOG_PREFIX,
-    Deferred,
     FileOutput,
     LogOutput,
     Output,
@@ -442,39 +441,6 @@ def test_a_bug_in_the_writer_loses_its_batch_counted_and_the_writer_carries_on(
     assert json.loads(line)["n"] == 3 and json.loads(line)["lost"] == {"queue": 0, "write": 3}
     assert [type(e) for e in internal_errors] == [KeyError]
     assert sink.thread is not None and sink.thread.is_alive()
-
-
-class _Raw(Deferred):
-    """A record handed over as raw figures; ``broken`` ones fail to build."""
-
-    __slots__ = ("n", "broken")
-
-    def __init__(self, n: int, broken: bool = False) -> None:
-        self.n = n
-        self.broken = broken
-
-    def to_record(self) -> dict[str, Any]:
-        if self.broken:
-            raise RuntimeError("recorder bug while building a record")
-        return record(self.n)
-
-
-def test_deferred_records_are_built_by_the_writer_and_a_failed_build_is_a_counted_loss(
-    tmp_path: Path, sinks: list[Sink], internal_errors: Any
-) -> None:
-    sink = file_sink(tmp_path)
-    sinks.append(sink)
-    for i in range(5):
-        sink.put(_Raw(i, broken=i == 2))
-    assert sink.flush()
-    sink.put(record(5))
-    assert sink.flush()
-    lines = read_lines(tmp_path)
-    assert [r["n"] for r in lines] == [0, 1, 3, 4, 5]
-    # The build failed on the writer thread: counted as a lost write, reported by the next record written.
-    assert sum(r["lost"]["write"] for r in lines) == 1
-    assert [type(e) for e in internal_errors] == [RuntimeError]
-    internal_errors.expected = True
 
 
 def _build_test_record(packed: tuple[Any, ...]) -> dict[str, Any]:

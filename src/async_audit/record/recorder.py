@@ -83,8 +83,8 @@ def finish_trace(trace: Trace, sampled: bool, request: Any, status: int) -> None
 
 
 def emit(record: Packable) -> None:
-    """Hand a finished record (a dict, a packed tuple or a Deferred) to the test captures if any are open,
-    else to the process's sink."""
+    """Hand a finished record (a dict or a packed tuple) to the test captures if any are open, else to the
+    process's sink."""
     if _captures:
         built = build_record(record)
         with _captures_lock:

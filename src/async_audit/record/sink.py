@@ -1,10 +1,9 @@
 """Where records go: a background writer thread, so request threads never wait on I/O.
 
 Request threads only ``put`` into a bounded buffer (a full buffer drops the record and counts it, it never
-blocks), most often a request's raw figures (a packed tuple, see :func:`register_builder`, or a
-:class:`Deferred`). The writer thread builds the records from them, serialises each as a JSON line at once
-(so no batch of record dicts stays alive for the cycle collector to promote) and appends them to one file per
-process
+blocks), most often a request's raw figures (a packed tuple, see :func:`register_builder`). The writer
+thread builds the records from them, serialises each as a JSON line at once (so no batch of record dicts
+stays alive for the cycle collector to promote) and appends them to one file per process
 (``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
 ``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
 record that gets out, so a report can say how much is missing. After ``fork`` (gunicorn ``--preload``) the
@@ -40,15 +39,6 @@ _BATCH = 512
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-class Deferred:
-    """A record handed over as raw figures, built into its dict by ``to_record`` on the writer thread."""
-
-    __slots__ = ()
-
-    def to_record(self) -> dict[str, Any]:
-        raise NotImplementedError
-
-
 # Builders of packed records, by tag: a packed record is a plain tuple whose first item is its builder's tag.
 # Waiting in the buffer, a tuple of plain values (strings, numbers, None, such tuples) is let go by the cycle
 # collector at its first pass over it; an object, a list or a dict would be promoted, request after request,
@@ -56,7 +46,7 @@ class Deferred:
 # site's whole heap.
 _builders: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {}
 
-Packable = dict[str, Any] | Deferred | tuple[Any, ...]
+Packable = dict[str, Any] | tuple[Any, ...]
 
 
 def register_builder(tag: str, build: Callable[[tuple[Any, ...]], dict[str, Any]]) -> None:
@@ -65,16 +55,14 @@ def register_builder(tag: str, build: Callable[[tuple[Any, ...]], dict[str, Any]
 
 
 def build_record(item: Packable) -> dict[str, Any]:
-    """The record a packed tuple, a :class:`Deferred` or a record dict stands for."""
+    """The record a packed tuple or a record dict stands for."""
     if type(item) is tuple:
         return _builders[item[0]](item)
-    if isinstance(item, Deferred):
-        return item.to_record()
     return item  # type: ignore[return-value]
 
 
 def _is_record(item: object) -> bool:
-    return type(item) is tuple or isinstance(item, (dict, Deferred))
+    return type(item) is tuple or isinstance(item, dict)
 
 
 class Output:

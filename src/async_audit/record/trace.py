@@ -36,7 +36,7 @@ from django.db import connections
 
 from async_audit.record.frames import call_site_at
 from async_audit.record.guard import report_internal_error
-from async_audit.record.sink import Deferred, register_builder
+from async_audit.record.sink import register_builder
 
 FORMAT_VERSION = 1
 
@@ -45,7 +45,7 @@ current_trace: ContextVar[Trace | None] = ContextVar("async_audit_trace", defaul
 _open_call: ContextVar[int | None] = ContextVar("async_audit_open_call", default=None)
 
 
-class Trace(Deferred):
+class Trace:
     """Everything recorded about one request: filled while it runs, turned into its record afterwards."""
 
     __slots__ = (
@@ -112,10 +112,6 @@ class Trace(Deferred):
         self.n_calls = len(self.calls)
         self.conns = {}  # no call begins after this: the request's connections need not stay referenced
         self.http = None
-
-    def to_record(self) -> dict[str, Any]:
-        """The request's record (see the record format in the design); for a closed trace, once."""
-        return build_request(self.packed())
 
     def packed(self) -> tuple[Any, ...]:
         """The closed trace as one tuple of plain values, for the sink (see ``sink.register_builder``); once.
@@ -268,7 +264,7 @@ class Call:
             return  # the record may be being built on the writer thread
         if "error" in fields:
             self.error = fields.pop("error")
-        self.fields += tuple(chain.from_iterable(fields.items()))
+        self.fields += _flat(fields)
 
     def fail(self, exc: BaseException, **fields: Any) -> None:
         """End the call as failed with ``exc`` (its class name is recorded, never its message)."""
@@ -285,7 +281,7 @@ class Call:
             if fields:
                 if "error" in fields:
                     self.error = fields.pop("error")
-                self.fields += tuple(chain.from_iterable(fields.items()))
+                self.fields += _flat(fields)
             self.end_ns = end
         except Exception as exc:  # the recorder's own: reported, never raised into the site
             report_internal_error(exc)
@@ -324,19 +320,22 @@ _call_figures = attrgetter(
 )
 
 
+def _flat(fields: dict[str, Any]) -> tuple[Any, ...]:
+    """A call's fields as it keeps them: names and values in one flat tuple."""
+    return tuple(chain.from_iterable(fields.items()))
+
+
 def begin_call(
-    kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1, hold: bool = True, **fields: Any
+    kind: str, lib: str, *, nest_same_kind: bool = False, depth: int = 1, **fields: Any
 ) -> Call | None:
     """Start recording a call of ``kind`` made through ``lib`` in the current request.
 
     Returns None when nothing is recording, when the request's call cap is reached (counted in
     ``dropped``), or when the innermost running call is of the same kind and ``nest_same_kind`` is false: a
     client layered over another instrumented client must not count one request twice.
-    ``depth`` frames above the caller are where the stack walk starts. ``hold``: the call is the innermost
-    open call (the parent of calls begun before it finishes); false for a call whose phases are separate
-    method calls (it might never be finished).
+    ``depth`` frames above the caller are where the stack walk starts.
     """
-    return start_call(kind, lib, depth + 1, hold, nest_same_kind, fields)
+    return start_call(kind, lib, depth + 1, True, nest_same_kind, fields)
 
 
 def start_call(
@@ -349,7 +348,9 @@ def start_call(
 ) -> Call | None:
     """:func:`begin_call` with every argument positional and the fields as a flat tuple of names and values
     (or a dict, flattened only for a call that is recorded): the hooks' fast path (a call with keyword
-    arguments costs several times one without)."""
+    arguments costs several times one without). ``hold``: the call becomes the innermost open call (the
+    parent of calls begun before it finishes); false for a call whose phases are separate method calls
+    (it might never be finished)."""
     trace = current_trace.get()
     if trace is None or trace.closed:
         return None
@@ -364,7 +365,7 @@ def start_call(
         stack, via = call_site_at(depth)
         # Flat (file, line, function, file, ...): one tuple less to nest in the packed trace.
         frames = tuple(chain.from_iterable(stack))
-        flat = tuple(chain.from_iterable(fields.items())) if isinstance(fields, dict) else fields
+        flat = _flat(fields) if isinstance(fields, dict) else fields
         token = _open_call.set(len(calls)) if hold else None
         call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, flat, token)
         calls.append(call)
@@ -395,7 +396,7 @@ def add_finished_call(
             _open_call.get(),
             in_atomic_block(trace),
             tuple(chain.from_iterable(stack)),
-            tuple(chain.from_iterable(fields.items())),
+            _flat(fields),
             None,
         )
         call.start_ns = start_ns

@@ -249,12 +249,7 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         trace = current_trace.get()
         if trace is None or trace.closed:
             return original(self, data, *args, **kwargs)
-        in_flight = None
-        table = trace.http
-        if table is not None:
-            in_flight = table.get(id(self))
-            if in_flight is not None and in_flight.conn is not self:
-                in_flight = None
+        in_flight = _in_flight(trace, self)
         # urllib3 sends a body in many chunks: the common case (the request line is written) does no more.
         if in_flight is None or not in_flight.sent:
             try:
@@ -275,9 +270,8 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
         trace = current_trace.get()
-        table = None if trace is None else trace.http
-        in_flight = None if table is None else table.get(id(self))
-        if in_flight is None or in_flight.conn is not self:
+        in_flight = None if trace is None else _in_flight(trace, self)
+        if in_flight is None:
             return original(self, *args, **kwargs)
         timeout = None
         try:
