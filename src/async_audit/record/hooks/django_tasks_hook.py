@@ -8,37 +8,18 @@ is true and what the task does is recorded under the enqueue.
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+from types import ModuleType
 from typing import Any
 
+from async_audit.record.hooks._imports import findable, forget, when_imported
 from async_audit.record.hooks._task import TaskInfo, async_task_wrapper, dotted, task_wrapper
 from async_audit.record.hooks.base import Hook
 
-_task_classes: list[type] = []
-_immediate: list[type] = []
-
-try:
-    from django.tasks.backends.immediate import ImmediateBackend as _DjangoImmediate
-    from django.tasks.base import Task as _DjangoTask
-except ImportError:  # Django < 6.0
-    pass
-else:
-    _task_classes.append(_DjangoTask)
-    _immediate.append(_DjangoImmediate)
-
-try:
-    from django_tasks.backends.immediate import ImmediateBackend as _BackportImmediate
-    from django_tasks.base import Task as _BackportTask
-except ImportError:  # the backport is not installed
-    pass
-else:
-    _task_classes.append(_BackportTask)
-    _immediate.append(_BackportImmediate)
-
-if not _task_classes:
-    raise ImportError("neither django.tasks (Django >= 6.0) nor the django_tasks backport is installed")
-
-_IMMEDIATE = tuple(_immediate)
+# The two packages, each patched when the site first imports it (the backport beside Django 6 is often
+# installed for a backend, and not imported by the web processes).
+PACKAGES = ("django.tasks", "django_tasks")
+_IMMEDIATE: tuple[type, ...] = ()  # the ImmediateBackend classes of the packages patched so far
 
 
 def describe_enqueue(task: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> TaskInfo:
@@ -60,11 +41,21 @@ class DjangoTasksHook(Hook):
 
     @classmethod
     def available(cls) -> bool:
-        return any(
-            importlib.util.find_spec(module) is not None for module in ("django.tasks", "django_tasks")
-        )
+        return any(findable(package) for package in PACKAGES)
 
     def _install(self) -> None:
-        for task_class in _task_classes:
-            self.patch(task_class, "enqueue", task_wrapper("django.tasks", describe_enqueue))
-            self.patch(task_class, "aenqueue", async_task_wrapper("django.tasks", describe_enqueue))
+        for package in PACKAGES:
+            if findable(package):
+                when_imported(package, self._patch_package)
+
+    def _patch_package(self, package: ModuleType) -> None:
+        global _IMMEDIATE
+        base = importlib.import_module(f"{package.__name__}.base")
+        immediate = importlib.import_module(f"{package.__name__}.backends.immediate")
+        self.patch(base.Task, "enqueue", task_wrapper("django.tasks", describe_enqueue))
+        self.patch(base.Task, "aenqueue", async_task_wrapper("django.tasks", describe_enqueue))
+        if immediate.ImmediateBackend not in _IMMEDIATE:
+            _IMMEDIATE = (*_IMMEDIATE, immediate.ImmediateBackend)
+
+    def _uninstall(self) -> None:
+        forget(self._patch_package)
