@@ -34,7 +34,7 @@ from async_audit.record.sink import (
     Sink,
     build_record,
     get_sink,
-    register_builder,
+    register_encoder,
     reset_sink,
 )
 from async_audit.record.trace import Trace, begin_call, current_trace
@@ -443,17 +443,20 @@ def test_a_bug_in_the_writer_loses_its_batch_counted_and_the_writer_carries_on(
     assert sink.thread is not None and sink.thread.is_alive()
 
 
-def _build_test_record(packed: tuple[Any, ...]) -> dict[str, Any]:
+def _encode_test_record(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> str:
     _, n, broken = packed
     if broken:
-        raise RuntimeError("recorder bug while building a packed record")
-    return record(n)
+        raise RuntimeError("recorder bug while encoding a packed record")
+    line = record(n)
+    line["lost"] = {"queue": counts[0], "write": counts[1]}
+    line["unsampled"] = counts[2]
+    return json.dumps(line)
 
 
-register_builder("test-record", _build_test_record)
+register_encoder("test-record", _encode_test_record)
 
 
-def test_packed_records_are_built_by_their_builder_and_a_failed_build_is_a_counted_loss(
+def test_packed_records_are_written_by_their_encoder_and_a_failed_one_is_a_counted_loss(
     tmp_path: Path, sinks: list[Sink], internal_errors: Any
 ) -> None:
     sink = file_sink(tmp_path)
@@ -517,3 +520,18 @@ def test_a_failed_build_first_in_its_batch_does_not_count_the_last_batchs_losses
     sink._drain()
     assert done.is_set()
     assert [(r["n"], r["lost"]["write"]) for r in read_lines(tmp_path)] == [(0, 2), (2, 1)]
+
+
+def test_a_lone_surrogate_in_a_record_is_written_as_its_json_escape_and_the_batch_survives(
+    tmp_path: Path, sinks: list[Sink]
+) -> None:
+    # A path decoded with surrogateescape, say: UTF-8 cannot hold it, and it used to fail the whole batch.
+    sink = file_sink(tmp_path)
+    sinks.append(sink)
+    sink.put(record(0))
+    sink.put(record(1, path="/caf\udce9/"))
+    sink.put(record(2))
+    assert sink.flush()
+    written = [(r["n"], r.get("path")) for r in read_lines(tmp_path)]
+    assert written == [(0, None), (1, "/caf\udce9/"), (2, None)]
+    assert sink.lost_write == 0

@@ -1,9 +1,9 @@
 """Where records go: a background writer thread, so request threads never wait on I/O.
 
 Request threads only ``put`` into a bounded buffer (a full buffer drops the record and counts it, it never
-blocks), most often a request's raw figures (a packed tuple, see :func:`register_builder`). The writer
-thread builds the records from them, serialises each as a JSON line at once (so no batch of record dicts
-stays alive for the cycle collector to promote) and appends them to one file per process
+blocks), most often a request's raw figures (a packed tuple, see :func:`register_encoder`). The writer
+thread writes each record's JSON line straight from them (no record dict is built on the way) and appends
+them to one file per process
 (``async-audit-<host>-<pid>-<start>.jsonl``, owner-only permissions, rotated by size) or hands them to the
 ``async_audit.records`` logger. Every loss (full queue, failed write) is counted and written into the next
 record that gets out, so a report can say how much is missing. After ``fork`` (gunicorn ``--preload``) the
@@ -39,26 +39,46 @@ _BATCH = 512
 _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-# Builders of packed records, by tag: a packed record is a plain tuple whose first item is its builder's tag.
+# Encoders of packed records, by tag: a packed record is a plain tuple whose first item is its encoder's tag.
 # Waiting in the buffer, a tuple of plain values (strings, numbers, None, such tuples) is let go by the cycle
 # collector at its first pass over it; an object, a list or a dict would be promoted, request after request,
 # to the oldest generation, and the growth of that generation is what sets off full collections of the
 # site's whole heap.
-_builders: dict[str, Callable[[tuple[Any, ...]], dict[str, Any]]] = {}
+PackedEncoder = Callable[[tuple[Any, ...], tuple[int, int, int]], str]
+_encoders: dict[str, PackedEncoder] = {}
+_NO_COUNTS = (0, 0, 0)
 
 Packable = dict[str, Any] | tuple[Any, ...]
 
 
-def register_builder(tag: str, build: Callable[[tuple[Any, ...]], dict[str, Any]]) -> None:
-    """Have ``build(packed)`` make the record of every packed tuple ``(tag, ...)`` put into a sink."""
-    _builders[tag] = build
+def encode_json(value: Any) -> str:
+    """``value`` as compact JSON, non-ASCII as is, anything unusual as its ``str``."""
+    return _encoder.encode(value)
+
+
+def register_encoder(tag: str, encode: PackedEncoder) -> None:
+    """Have ``encode(packed, counts)`` write the JSON line (no newline) of every packed tuple ``(tag, ...)``
+    put into a sink; ``counts`` are the losses (queue, write) and the unsampled requests the line carries."""
+    _encoders[tag] = encode
 
 
 def build_record(item: Packable) -> dict[str, Any]:
-    """The record a packed tuple or a record dict stands for."""
+    """The record a packed tuple or a record dict stands for (the packed one read back from its line)."""
     if type(item) is tuple:
-        return _builders[item[0]](item)
+        record: dict[str, Any] = json.loads(_encoders[item[0]](item, _NO_COUNTS))
+        return record
     return item  # type: ignore[return-value]
+
+
+def _encode(item: Packable, counts: tuple[int, int, int] | None) -> str:
+    """``item``'s JSON line (no newline); ``counts`` for the first line of a batch only."""
+    if type(item) is tuple:
+        return _encoders[item[0]](item, _NO_COUNTS if counts is None else counts)
+    record: dict[str, Any] = item  # type: ignore[assignment]
+    if counts is not None:
+        record["lost"] = {"queue": counts[0], "write": counts[1]}
+        record["unsampled"] = counts[2]
+    return _encoder.encode(record)
 
 
 def _is_record(item: object) -> bool:
@@ -111,7 +131,9 @@ class FileOutput(Output):
                 fd = None
         if fd is None:
             fd = self._open()
-        data = "".join(lines).encode("utf-8")
+        # A lone surrogate (a string the site decoded with surrogateescape) cannot be UTF-8: it is written as
+        # the JSON escape \udc80 that stands for it, instead of failing the whole batch.
+        data = "".join(lines).encode("utf-8", "backslashreplace")
         if self.torn:
             # An earlier write failed half-way and could not be undone: end its torn line so it cannot
             # swallow the first record of this batch (the loader skips and counts the torn one).
@@ -263,7 +285,6 @@ class Sink:
         lines: list[str] = []
         counts = (0, 0, 0)  # the losses and unsampled requests the batch's first line carries
         stop = False
-        encode = _encoder.encode
         while True:
             try:
                 item = buffer.popleft()
@@ -272,15 +293,12 @@ class Sink:
             if _is_record(item):
                 self._in_flight += 1
                 try:
-                    record = build_record(item)
                     if lines:
-                        line = encode(record)
+                        line = _encode(item, None)
                     else:
                         counts = self._take_counts()
                         try:
-                            record["lost"] = {"queue": counts[0], "write": counts[1]}
-                            record["unsampled"] = counts[2]
-                            line = encode(record)
+                            line = _encode(item, counts)
                         except BaseException:
                             self._give_back(counts, 0)  # for the next record to carry
                             raise

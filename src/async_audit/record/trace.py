@@ -19,7 +19,8 @@ everything else. A hook does::
 
 The request thread keeps raw figures only (clock readings in nanoseconds, the call site's frames and the
 fields as flat tuples) and hands the sink the trace packed into tuples (:meth:`Trace.packed`); the record's
-dicts are built from them by :func:`build_request`, on the sink's writer thread, after the response has gone.
+JSON line is written from them by :func:`encode_request`, on the sink's writer thread, after the response has
+gone.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import threading
 import time
 from contextvars import ContextVar, Token
 from itertools import chain
+from json.encoder import encode_basestring as _string  # C: a JSON string, non-ASCII as is
 from operator import attrgetter
 from typing import Any
 
@@ -36,7 +38,7 @@ from django.db import connections
 
 from async_audit.record.frames import call_site_at
 from async_audit.record.guard import report_internal_error
-from async_audit.record.sink import register_builder
+from async_audit.record.sink import encode_json, register_encoder
 
 FORMAT_VERSION = 1
 
@@ -114,7 +116,7 @@ class Trace:
         self.http = None
 
     def packed(self) -> tuple[Any, ...]:
-        """The closed trace as one tuple of plain values, for the sink (see ``sink.register_builder``); once.
+        """The closed trace as one tuple of plain values, for the sink (see ``sink.register_encoder``); once.
 
         Tuples of plain values are let go by the cycle collector, one level of nesting per pass (it visits a
         tuple before what the tuple holds): the frames and fields at the first pass, the calls at the next,
@@ -150,62 +152,68 @@ _trace_figures = attrgetter(
 )
 
 
-def build_request(packed: tuple[Any, ...]) -> dict[str, Any]:
-    """A request's record from :meth:`Trace.packed` (on the sink's writer thread)."""
+def encode_request(packed: tuple[Any, ...], counts: tuple[int, int, int] = (0, 0, 0)) -> str:
+    """A request's record, as its JSON line (without the newline), from :meth:`Trace.packed`; on the sink's
+    writer thread. ``counts`` are the losses (queue, write) and the unsampled requests the line carries.
+
+    Written straight from the packed figures, with the C string encoder of ``json``: building the record's
+    dicts and then encoding them took twice the instructions, and this is the writer's work for every
+    request. :func:`async_audit.record.sink.build_record` reads the line back for those who want the dict
+    (test captures), so the record has one definition: this one.
+    """
     (_, request_id, ts, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
     (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
-    return {
-        "v": FORMAT_VERSION,
-        "id": request_id if request_id is not None else f"{random.getrandbits(64):016x}",
-        "ts": round(ts, 6),
-        "host": host,
-        "pid": pid,
-        "proto": proto,
-        "method": method,
-        "route": route,
-        "view": view,
-        "status": status,
-        "ms": round((end - start) / 1e6, 3),
-        "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
-        "db": {"n": db_n, "ms": round(db_ns / 1e6, 3)},
-        "dropped": dropped,
-        "unsampled": 0,
-        "lost": {"queue": 0, "write": 0},
-        "calls": [_call_record(call, start, end) for call in packed[17:]],
-    }
+    if request_id is None:
+        request_id = f"{random.getrandbits(64):016x}"
+    cpu = "null" if cpu_start is None or cpu_end is None else repr(round((cpu_end - cpu_start) / 1e6, 3))
+    calls = ",".join([_encode_call(call, start, end) for call in packed[17:]])
+    # The counters and the status are ints (``:d`` refuses anything else rather than write bad JSON).
+    return (
+        f'{{"v":{FORMAT_VERSION},"id":{_string(request_id)},"ts":{round(ts, 6)!r},"host":{_string(host)},'
+        f'"pid":{pid:d},"proto":{_string(proto)},"method":{_string(method)},"route":{_value(route)},'
+        f'"view":{_value(view)},"status":{status:d},"ms":{round((end - start) / 1e6, 3)!r},'
+        f'"cpu_ms":{cpu},"db":{{"n":{db_n:d},"ms":{round(db_ns / 1e6, 3)!r}}},"dropped":{dropped:d},'
+        f'"unsampled":{counts[2]:d},"lost":{{"queue":{counts[0]:d},"write":{counts[1]:d}}},"calls":[{calls}]}}'
+    )
 
 
-def _call_record(call: tuple[Any, ...], request_start: int, close_ns: int) -> dict[str, Any]:
+def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> str:
     """A call as its request's record holds it; ``close_ns`` ends a call still running."""
-    kind, lib, via, t_ns, start, end, parent, atomic, frames, error = call[:10]
-    stack = [
-        {"file": frames[i], "line": frames[i + 1], "function": frames[i + 2]}
-        for i in range(0, len(frames), 3)
-    ]
+    kind, lib, via, t_ns, start, end, parent, atomic, frames, error, fields = call
     if end is None:
         ms = round((close_ns - request_start - t_ns) / 1e6, 3)
         error = error or "Unfinished"
     else:
         ms = round((end - start) / 1e6, 3)
-    data: dict[str, Any] = {
-        "kind": kind,
-        "lib": lib,
-        "via": via,
-        "t": round(t_ns / 1e6, 3),
-        "ms": ms,
-        "parent": parent,
-        "atomic": atomic,
-        "site": stack[0] if stack else None,
-        "stack": stack,
-        "error": error,
-    }
-    fields = call[10]
-    for i in range(0, len(fields), 2):
-        data[fields[i]] = fields[i + 1]
-    return data
+    stack = [
+        f'{{"file":{_string(frames[i])},"line":{_value(frames[i + 1])},"function":{_string(frames[i + 2])}}}'
+        for i in range(0, len(frames), 3)
+    ]
+    extra = "".join([f",{_string(fields[i])}:{_value(fields[i + 1])}" for i in range(0, len(fields), 2)])
+    return (
+        f'{{"kind":{_string(kind)},"lib":{_string(lib)},"via":{_value(via)},"t":{round(t_ns / 1e6, 3)!r},'
+        f'"ms":{ms!r},"parent":{_value(parent)},"atomic":{_value(atomic)},'
+        f'"site":{stack[0] if stack else "null"},"stack":[{",".join(stack)}],"error":{_value(error)}{extra}}}'
+    )
 
 
-register_builder("request", build_request)
+def _value(value: Any) -> str:
+    """``value`` in JSON, as ``json`` writes it (non-ASCII as is; anything unusual through its encoder)."""
+    kind = type(value)
+    if kind is str:
+        return _string(value)
+    if value is None:
+        return "null"
+    if kind is int:
+        return repr(value)
+    if kind is float:
+        return repr(value) if value - value == 0 else encode_json(value)  # NaN and infinities as json does
+    if kind is bool:
+        return "true" if value else "false"
+    return encode_json(value)
+
+
+register_encoder("request", encode_request)
 
 
 class Call:

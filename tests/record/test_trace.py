@@ -1,0 +1,157 @@
+"""A request's JSON line, written straight from its packed figures, is the record the format defines."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from async_audit.record.sink import build_record
+from async_audit.record.trace import FORMAT_VERSION, encode_request
+
+# Every kind of text a site can put into a record: quotes, backslashes, control characters, non-ASCII.
+text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+maybe_text = st.none() | text
+ints = st.integers(min_value=-(2**63), max_value=2**63)
+floats = st.floats(allow_nan=True, allow_infinity=True)
+values = st.none() | st.booleans() | ints | floats | text | st.builds(Decimal, st.integers(0, 10**6))
+ns = st.integers(min_value=0, max_value=10**12)
+
+
+def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str, Any]:
+    """The record as the format (DESIGN.md "The record") defines it, built as dicts the plain way."""
+    (_, request_id, ts, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
+    (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
+    calls = []
+    for call in packed[17:]:
+        kind, lib, via, t_ns, c_start, c_end, parent, atomic, frames, error, fields = call
+        stack = [
+            {"file": frames[i], "line": frames[i + 1], "function": frames[i + 2]}
+            for i in range(0, len(frames), 3)
+        ]
+        if c_end is None:
+            ms = round((end - start - t_ns) / 1e6, 3)
+            error = error or "Unfinished"
+        else:
+            ms = round((c_end - c_start) / 1e6, 3)
+        data = {
+            "kind": kind,
+            "lib": lib,
+            "via": via,
+            "t": round(t_ns / 1e6, 3),
+            "ms": ms,
+            "parent": parent,
+            "atomic": atomic,
+            "site": stack[0] if stack else None,
+            "stack": stack,
+            "error": error,
+        }
+        for i in range(0, len(fields), 2):
+            value = fields[i + 1]
+            data[fields[i]] = str(value) if isinstance(value, Decimal) else value
+        calls.append(data)
+    return {
+        "v": FORMAT_VERSION,
+        "id": request_id,
+        "ts": round(ts, 6),
+        "host": host,
+        "pid": pid,
+        "proto": proto,
+        "method": method,
+        "route": route,
+        "view": view,
+        "status": status,
+        "ms": round((end - start) / 1e6, 3),
+        "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
+        "db": {"n": db_n, "ms": round(db_ns / 1e6, 3)},
+        "dropped": dropped,
+        "unsampled": counts[2],
+        "lost": {"queue": counts[0], "write": counts[1]},
+        "calls": calls,
+    }
+
+
+@st.composite
+def packed_calls(draw: st.DrawFn) -> tuple[Any, ...]:
+    start = draw(ns)
+    frames: list[Any] = []
+    for _ in range(draw(st.integers(0, 3))):
+        frames += [draw(text), draw(st.none() | st.integers(0, 10**6)), draw(text)]
+    names = draw(st.lists(st.text("abcdefgh_", min_size=1, max_size=8), unique=True, max_size=4))
+    reserved = {"kind", "lib", "via", "t", "ms", "parent", "atomic", "site", "stack", "error"}
+    fields: list[Any] = []
+    for name in names:
+        if name not in reserved:
+            fields += [name, draw(values)]
+    return (
+        draw(text),
+        draw(text),
+        draw(maybe_text),
+        draw(ns),
+        start,
+        draw(st.none() | st.integers(start, start + 10**10)),
+        draw(st.none() | st.integers(0, 500)),
+        draw(st.booleans()),
+        tuple(frames),
+        draw(maybe_text),
+        tuple(fields),
+    )
+
+
+@st.composite
+def packed_requests(draw: st.DrawFn) -> tuple[Any, ...]:
+    start = draw(ns)
+    cpu_start = draw(st.none() | ns)
+    return (
+        "request",
+        draw(st.text("0123456789abcdef", min_size=16, max_size=16)),
+        draw(st.floats(min_value=0, max_value=4e9)),
+        start,
+        draw(st.integers(start, start + 10**11)),
+        cpu_start,
+        None if cpu_start is None else draw(st.integers(cpu_start, cpu_start + 10**10)),
+        draw(text),
+        draw(st.integers(1, 2**22)),
+        draw(st.sampled_from(["wsgi", "asgi"])),
+        draw(text),
+        draw(maybe_text),
+        draw(maybe_text),
+        draw(st.integers(100, 599)),
+        draw(st.integers(0, 10**4)),
+        draw(ns),
+        draw(st.integers(0, 10**4)),
+        *draw(st.lists(packed_calls(), max_size=4)),
+    )
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal, NaN equal to NaN (a field the site set to NaN is written as json writes it)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and a == b
+
+
+@settings(max_examples=300, deadline=None)
+@given(packed_requests(), st.tuples(ints, ints, ints))
+def test_the_line_is_json_and_holds_the_record_the_format_defines(
+    packed: tuple[Any, ...], counts: tuple[int, int, int]
+) -> None:
+    line = encode_request(packed, counts)
+    assert "\n" not in line  # one record, one line, whatever the site's strings hold
+    assert same(json.loads(line), reference(packed, counts))
+
+
+def test_a_request_without_an_id_gets_one_and_captures_read_the_line_back() -> None:
+    packed = ("request", None, 1.5, 0, 2_000_000, None, None, "h", 1, "wsgi", "GET", "", "v", 200, 0, 0, 0)
+    record = build_record(packed)
+    assert len(record["id"]) == 16 and int(record["id"], 16) >= 0
+    assert record["route"] == "" and record["cpu_ms"] is None and record["ms"] == 2.0
+    assert record["lost"] == {"queue": 0, "write": 0} and record["unsampled"] == 0
