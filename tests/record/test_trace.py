@@ -24,7 +24,7 @@ ns = st.integers(min_value=0, max_value=10**12)
 
 def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str, Any]:
     """The record as the format (DESIGN.md "The record") defines it, built as dicts the plain way."""
-    (_, request_id, ts, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
+    (_, request_id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
     (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
     calls = []
     for call in packed[17:]:
@@ -57,7 +57,7 @@ def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str
     return {
         "v": FORMAT_VERSION,
         "id": request_id,
-        "ts": round(ts, 6),
+        "ts": ts_ns // 1000 / 1e6,  # to the microsecond, rounded down
         "host": host,
         "pid": pid,
         "proto": proto,
@@ -109,7 +109,7 @@ def packed_requests(draw: st.DrawFn) -> tuple[Any, ...]:
     return (
         "request",
         draw(st.text("0123456789abcdef", min_size=16, max_size=16)),
-        draw(st.floats(min_value=0, max_value=4e9)),
+        draw(st.integers(min_value=0, max_value=4 * 10**18)),  # time.time_ns()
         start,
         draw(st.integers(start, start + 10**11)),
         cpu_start,
@@ -150,8 +150,26 @@ def test_the_line_is_json_and_holds_the_record_the_format_defines(
 
 
 def test_a_request_without_an_id_gets_one_and_captures_read_the_line_back() -> None:
-    packed = ("request", None, 1.5, 0, 2_000_000, None, None, "h", 1, "wsgi", "GET", "", "v", 200, 0, 0, 0)
+    packed = (
+        "request",
+        None,
+        1_500_000_000,
+        0,
+        2_000_000,
+        None,
+        None,
+        "h",
+        1,
+        "wsgi",
+        "GET",
+        "",
+        "v",
+        200,
+        0,
+        0,
+        0,
+    )
     record = build_record(packed)
     assert len(record["id"]) == 16 and int(record["id"], 16) >= 0
-    assert record["route"] == "" and record["cpu_ms"] is None and record["ms"] == 2.0
+    assert record["route"] == "" and record["cpu_ms"] is None and record["ms"] == 2.0 and record["ts"] == 1.5
     assert record["lost"] == {"queue": 0, "write": 0} and record["unsampled"] == 0
