@@ -167,3 +167,39 @@ def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code() -> None:
             "test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code",
         ]
         assert via is None
+
+
+def test_a_deep_library_stack_is_walked_by_frame_object_past_the_first_frames() -> None:
+    # An SDK's stack can be forty frames deep (Elasticsearch over elastic-transport over urllib3): the walk by
+    # name reads each frame from the innermost one, so past the first frames it goes on by frame object.
+    frames._clear_cache()
+    namespace: dict[str, Any] = {"__name__": "requests.fake_deep", "__file__": requests.hooks.__file__}
+    exec(  # noqa: S102 - a stand-in for a deep library stack
+        compile(
+            "def descend(n, f):\n    return f() if n == 0 else descend(n - 1, f)\n",
+            requests.hooks.__file__,
+            "exec",
+        ),
+        namespace,
+    )
+    descend = namespace["descend"]
+    seen: list[tuple[Any, Any]] = []
+
+    def hook() -> None:
+        seen.append((frames.call_site_at(1), call_site(sys._getframe(1))))
+
+    def project(n: int, then: Any) -> None:
+        if n == 0:
+            then()
+        else:
+            project(n - 1, then)
+
+    # project (4 frames) -> library (30) -> project (3) -> library (25) -> the hook
+    for _ in range(2):  # cold, then warm
+        project(3, lambda: descend(30, lambda: project(2, lambda: descend(25, hook))))
+    assert frames._BY_NAME_STEPS < 25
+    for by_name, by_frame in seen:
+        assert by_name == by_frame
+        stack, via = by_name
+        assert len(stack) == frames.MAX_STACK and via == "requests"
+        assert {file for file, _, _ in stack} == {"record/test_frames.py"}

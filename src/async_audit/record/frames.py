@@ -177,10 +177,14 @@ def call_site(frame: FrameType | None) -> tuple[tuple[Frame, ...], str | None]:
     the call came from no project code), ``via`` the outermost third-party package between the project frame
     and the hook.
     """
-    config = get_config()
-    modules = _modules
     stack: list[Frame] = []
-    via: str | None = None
+    via = _walk(frame, get_config(), stack, None)
+    return tuple(stack), via
+
+
+def _walk(frame: FrameType | None, config: Config, stack: list[Frame], via: str | None) -> str | None:
+    """Walk outward from ``frame`` by frame object, adding to ``stack``; returns ``via``."""
+    modules = _modules
     while frame is not None:
         module_entry = modules.get(id(frame.f_globals))
         if module_entry is None:
@@ -201,7 +205,7 @@ def call_site(frame: FrameType | None) -> tuple[tuple[Frame, ...], str | None]:
         elif kind == _THIRD and not stack:
             via = module_entry[2]
         frame = frame.f_back
-    return tuple(stack), via
+    return via
 
 
 def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, str | None]:
@@ -241,7 +245,11 @@ def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
     stack: list[Frame] = []
     via: str | None = None
     depth += 1
-    while True:
+    # Reading frame ``depth`` by name starts from the innermost frame each time: past the first frames (an
+    # SDK's stack can be forty deep: Elasticsearch over elastic-transport over urllib3), the walk goes on by
+    # frame object, one step per frame.
+    last = depth + _BY_NAME_STEPS
+    while depth < last:
         name = module_name(depth)
         kind, detail = names.get(name) or _entry_by_name(name, depth, config)
         if kind == _BY_CODE:
@@ -250,14 +258,23 @@ def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
             if kind == _PROJECT:
                 stack.append((detail, frame.f_lineno, function))  # type: ignore[arg-type]
                 if len(stack) >= MAX_STACK:
-                    break
+                    return tuple(stack), via
         if kind == _THIRD:
             if not stack:
                 via = detail
         elif kind == _STOP:
-            break
+            return tuple(stack), via
         depth += 1
+    try:
+        frame = sys._getframe(depth)
+    except ValueError:  # past the outermost frame
+        return tuple(stack), via
+    via = _walk(frame, config, stack, via)
     return tuple(stack), via
+
+
+# Frames read by module name before the walk goes on by frame object (see ``call_site_at``).
+_BY_NAME_STEPS = 12
 
 
 # Private to Django (and to its type stubs) but present in every supported version; tests pin them.

@@ -158,17 +158,17 @@ def encode_request(packed: tuple[Any, ...], counts: tuple[int, int, int] = (0, 0
     writer thread. ``counts`` are the losses (queue, write) and the unsampled requests the line carries.
 
     Written straight from the packed figures, with the C string encoder of ``json``: building the record's
-    dicts and then encoding them took twice the instructions, and this is the writer's work for every
-    request. :func:`async_audit.record.sink.build_record` reads the line back for those who want the dict
-    (test captures), so the record has one definition: this one.
+    dicts and then encoding them took two to three times the instructions, and this is the writer's work
+    for every request. :func:`async_audit.record.sink.build_record` reads the line back for those who want
+    the dict (test captures), so the record has one definition: this one.
     """
     (_, request_id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
     (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
     if request_id is None:
         request_id = f"{random.getrandbits(64):016x}"
-    # Milliseconds to three decimals: the same digits as round(x, 3), at half the cost of round() and repr().
     # Seconds to the microsecond from integers: a float's round() and repr() take three times as long.
     seconds, micros = divmod(ts_ns // 1000, 1_000_000)
+    # Milliseconds to three decimals: the same digits as round(x, 3), at half the cost of round() and repr().
     cpu = "null" if cpu_start is None or cpu_end is None else f"{(cpu_end - cpu_start) / 1e6:.3f}"
     calls = ",".join([_encode_call(call, start, end) for call in packed[17:]])
     # The counters, the pid and the status are ints of ours, formatted as they are.
