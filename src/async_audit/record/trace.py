@@ -236,10 +236,9 @@ _stacks = _Memo(_stack_json)
 
 
 def _value(value: Any) -> str:
-    """``value`` in JSON, as ``json`` writes it (non-ASCII as is; anything unusual through its encoder)."""
+    """A field's value other than a string in JSON, as ``json`` writes it (anything unusual through its
+    encoder); strings go through ``_strings``."""
     kind = type(value)
-    if kind is str:
-        return _string(value)
     if value is None:
         return "null"
     if kind is int:

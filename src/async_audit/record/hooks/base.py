@@ -8,9 +8,10 @@ site's own exceptions propagate unchanged.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Callable
 from typing import Any, ClassVar
+
+from async_audit.record.hooks._imports import findable
 
 MARKER = "__async_audit_original__"
 
@@ -28,10 +29,7 @@ class Hook:
 
     @classmethod
     def available(cls) -> bool:
-        try:
-            return all(importlib.util.find_spec(module) is not None for module in cls.requires)
-        except (ImportError, ValueError):
-            return False
+        return all(findable(module) for module in cls.requires)
 
     def install(self) -> None:
         if self.installed:
