@@ -28,6 +28,7 @@ ensure_venv() {
     local stamp_want py
     stamp_want="$(sha256sum < "$ROOT/pyproject.toml" | cut -c1-16) $*"
     if [ -x "$dir/bin/python" ] && [ "$(cat "$dir/.stamp" 2>/dev/null)" = "$stamp_want" ]; then
+        ensure_extension "$dir"
         return 0
     fi
     py="$(find_python "$minor")"
@@ -42,6 +43,23 @@ ensure_venv() {
         return 1
     fi
     echo "$stamp_want" > "$dir/.stamp"
+}
+
+# ensure_extension DIR -> rebuilds the recorder's C walk for DIR's Python when its source is newer than the
+# module an editable install built next to it (hatch_build.py), or the module is missing.
+ensure_extension() {
+    local dir="$1" source="$ROOT/src/async_audit/record/_callsite.c" suffix built
+    suffix="$("$dir/bin/python" -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))')"
+    built="$ROOT/src/async_audit/record/_callsite$suffix"
+    if [ -f "$built" ] && [ "$built" -nt "$source" ] && [ "$built" -nt "$ROOT/hatch_build.py" ]; then
+        return 0
+    fi
+    echo "==> building the C call-site walk for $dir" >&2
+    if ! "$dir/bin/python" -m pip install --no-deps -e "$ROOT" >"$dir/install-extension.log" 2>&1; then
+        tail -n 30 "$dir/install-extension.log" >&2
+        echo "error: rebuilding the project into $dir failed" >&2
+        return 1
+    fi
 }
 
 # The newest supported stack runs the tools, lint and types; the oldest one runs the tests again.

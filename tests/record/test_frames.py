@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import functools
 import json
 import json.decoder
+import os
 import sys
 from typing import Any
 
@@ -73,14 +75,58 @@ class _Frame:
         self.f_globals = namespace
 
 
-# -- call_site_at: the walk by module name (Python 3.12+; by frame object before) ----------------------------
+# -- call_site_at: the walk in C, or by module name (Python 3.12+), or by frame object ---------------------
+
+try:
+    from async_audit.record import _callsite
+except ImportError:  # not built: the pure-Python walks are still compared
+    _callsite = None
+
+_WALKS = {"python": frames._python_call_site_at}
+if _callsite is not None:
+    _WALKS["c"] = _callsite.walk
 
 
-def _both_walks(seen: list[tuple[Any, Any]]) -> Any:
+@pytest.fixture(params=sorted(_WALKS))
+def walk(request: pytest.FixtureRequest) -> Any:
+    """Each ``call_site_at``, with its stack unflattened as ``call_site`` gives it; ``walk(depth)`` counts
+    from its caller."""
+    at = _WALKS[request.param]
+    frames._clear_cache()
+
+    def unflattened(depth: int) -> tuple[tuple[frames.Frame, ...], str | None]:
+        flat, via = at(depth + 1)
+        return tuple(zip(flat[::3], flat[1::3], flat[2::3], strict=True)), via
+
+    return unflattened
+
+
+def test_the_c_walk_is_built_where_the_tests_run() -> None:
+    # CI's virtualenvs have a C compiler: a silently pure-Python install must not pass for the C walk.
+    if os.environ.get("ASYNC_AUDIT_PURE_PYTHON"):
+        pytest.skip("ASYNC_AUDIT_PURE_PYTHON is set")
+    assert _callsite is not None
+    assert frames.call_site_at is _callsite.walk
+
+
+def test_the_c_walk_reports_a_cache_entry_of_the_wrong_shape_as_an_error() -> None:
+    if _callsite is None:
+        pytest.skip("the C walk is not built")
+    frames._clear_cache()
+    frames._modules[id(globals())] = ("not", "an entry")  # type: ignore[assignment]
+    try:
+        with pytest.raises(TypeError, match="wrong shape"):
+            _callsite.walk(0)
+    finally:
+        frames._clear_cache()
+    assert _callsite.walk(0)[0][0] == "record/test_frames.py"
+
+
+def _both_walks(seen: list[tuple[Any, Any]], walk: Any) -> Any:
     """A callback recording both walks from its caller, as a hook does."""
 
     def hook(data: Any, **kwargs: Any) -> Any:
-        seen.append((frames.call_site_at(1), call_site(sys._getframe(1))))
+        seen.append((walk(1), call_site(sys._getframe(1))))
         return data
 
     return hook
@@ -92,21 +138,19 @@ def _through(callback: Any) -> None:
 
 
 @pytest.mark.parametrize("cache", ["cold", "warm"])
-def test_the_walk_by_name_agrees_with_the_walk_by_frame(cache: str) -> None:
-    frames._clear_cache()
+def test_the_walk_by_name_agrees_with_the_walk_by_frame(cache: str, walk: Any) -> None:
     seen: list[tuple[Any, Any]] = []
     if cache == "warm":
-        _through(_both_walks([]))
-    _through(_both_walks(seen))
+        _through(_both_walks([], walk))
+    _through(_both_walks(seen, walk))
     ((by_name, by_frame),) = seen
     assert by_name == by_frame
     assert by_name[0][0][0] == "record/test_frames.py"
 
 
-def test_the_walk_by_name_names_the_outermost_package_between_project_and_hook() -> None:
-    frames._clear_cache()
+def test_the_walk_by_name_names_the_outermost_package_between_project_and_hook(walk: Any) -> None:
     seen: list[tuple[Any, Any]] = []
-    hook = _both_walks(seen)
+    hook = _both_walks(seen, walk)
     # project -> requests (dispatch_hook) -> stdlib (json) -> the hook: requests is the outermost third-party
     # package below the project frame, with the standard library between.
     for _ in range(2):  # cold, then through the set of whole modules
@@ -119,12 +163,10 @@ def test_the_walk_by_name_names_the_outermost_package_between_project_and_hook()
         assert by_name[1] == "requests"
 
 
-def test_the_walk_by_name_stops_at_max_stack_and_at_the_outermost_frame() -> None:
-    frames._clear_cache()
-
+def test_the_walk_by_name_stops_at_max_stack_and_at_the_outermost_frame(walk: Any) -> None:
     def nested(n: int) -> Any:
         if n == 0:
-            return frames.call_site_at(0), call_site(sys._getframe())
+            return walk(0), call_site(sys._getframe())
         return nested(n - 1)
 
     by_name, by_frame = nested(frames.MAX_STACK + 3)
@@ -133,8 +175,7 @@ def test_the_walk_by_name_stops_at_max_stack_and_at_the_outermost_frame() -> Non
     assert all(file == "record/test_frames.py" for file, _, _ in by_name[0])
 
 
-def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code() -> None:
-    frames._clear_cache()
+def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code(walk: Any) -> None:
     seen: list[Any] = []
 
     # A library's decorator made with functools.wraps around a project function: the wrapper's frame
@@ -155,7 +196,7 @@ def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code() -> None:
     )
 
     def inner() -> None:
-        seen.append(frames.call_site_at(0))
+        seen.append(walk(0))
 
     decorated = namespace["decorate"](inner)
     assert decorated.__module__ == __name__
@@ -169,10 +210,9 @@ def test_a_wrapper_carrying_another_modules_name_goes_by_its_own_code() -> None:
         assert via is None
 
 
-def test_a_deep_library_stack_is_walked_by_frame_object_past_the_first_frames() -> None:
+def test_a_deep_library_stack_is_walked_by_frame_object_past_the_first_frames(walk: Any) -> None:
     # An SDK's stack can be forty frames deep (Elasticsearch over elastic-transport over urllib3): the walk by
     # name reads each frame from the innermost one, so past the first frames it goes on by frame object.
-    frames._clear_cache()
     namespace: dict[str, Any] = {"__name__": "requests.fake_deep", "__file__": requests.hooks.__file__}
     exec(  # noqa: S102 - a stand-in for a deep library stack
         compile(
@@ -186,7 +226,7 @@ def test_a_deep_library_stack_is_walked_by_frame_object_past_the_first_frames() 
     seen: list[tuple[Any, Any]] = []
 
     def hook() -> None:
-        seen.append((frames.call_site_at(1), call_site(sys._getframe(1))))
+        seen.append((walk(1), call_site(sys._getframe(1))))
 
     def project(n: int, then: Any) -> None:
         if n == 0:
@@ -203,3 +243,27 @@ def test_a_deep_library_stack_is_walked_by_frame_object_past_the_first_frames() 
         stack, via = by_name
         assert len(stack) == frames.MAX_STACK and via == "requests"
         assert {file for file, _, _ in stack} == {"record/test_frames.py"}
+
+
+def test_the_walks_agree_inside_generators_coroutines_and_callbacks_from_c(walk: Any) -> None:
+    # Generator and coroutine frames live outside the thread's frame stack while suspended; a callback from
+    # C code (map, sorted's key) runs above a frame of the C stack. Every walk passes them as Python does.
+    def generator() -> Any:
+        yield walk(0), call_site(sys._getframe())
+
+    async def coroutine() -> Any:
+        await asyncio.sleep(0)
+        return walk(0), call_site(sys._getframe())
+
+    seen = [*generator(), asyncio.run(coroutine())]
+    seen += map(lambda _: (walk(0), call_site(sys._getframe())), [0])
+    sorted([1, 2], key=lambda n: seen.append((walk(0), call_site(sys._getframe()))) or n)
+    assert len(seen) == 5
+    for by_walk, by_frame in seen:
+        assert by_walk == by_frame
+        assert by_walk[0][0][0] == "record/test_frames.py"
+    assert [f.rsplit(".", 1)[-1] for _, _, f in seen[0][0][0]][:2] == [
+        "generator",
+        "test_the_walks_agree_inside_generators_coroutines_and_callbacks_from_c",
+    ]
+    assert seen[1][0][0][0][2].endswith("coroutine")

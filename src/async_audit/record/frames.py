@@ -18,6 +18,7 @@ from django.core.handlers.base import BaseHandler
 from async_audit.conf import Config, get_config, on_config_change
 
 MAX_STACK = 8
+_FLAT_MAX = MAX_STACK * 3  # a stack kept flat: file, line, function, file, ...
 
 # What a code object is, computed once per code object.
 _PROJECT = 0  # the audited project's own code: (kind, relpath)
@@ -177,13 +178,14 @@ def call_site(frame: FrameType | None) -> tuple[tuple[Frame, ...], str | None]:
     the call came from no project code), ``via`` the outermost third-party package between the project frame
     and the hook.
     """
-    stack: list[Frame] = []
-    via = _walk(frame, get_config(), stack, None)
-    return tuple(stack), via
+    flat: list[Any] = []
+    via = _walk(frame, get_config(), flat, None)
+    return tuple(zip(flat[::3], flat[1::3], flat[2::3], strict=True)), via
 
 
-def _walk(frame: FrameType | None, config: Config, stack: list[Frame], via: str | None) -> str | None:
-    """Walk outward from ``frame`` by frame object, adding to ``stack``; returns ``via``."""
+def _walk(frame: FrameType | None, config: Config, stack: list[Any], via: str | None) -> str | None:
+    """Walk outward from ``frame`` by frame object, adding to ``stack`` (flat: file, line, function, file,
+    ...); returns ``via``."""
     modules = _modules
     while frame is not None:
         module_entry = modules.get(id(frame.f_globals))
@@ -194,8 +196,8 @@ def _walk(frame: FrameType | None, config: Config, stack: list[Frame], via: str 
             entry = _code_entry(frame, config)
             kind = entry[1]
             if kind == _PROJECT:
-                stack.append((entry[2], frame.f_lineno, entry[3]))  # type: ignore[arg-type]
-                if len(stack) >= MAX_STACK:
+                stack += (entry[2], frame.f_lineno, entry[3])
+                if len(stack) >= _FLAT_MAX:
                     break
             elif kind == _THIRD:
                 if not stack:
@@ -225,9 +227,20 @@ def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, s
     return entry
 
 
-def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
-    """``call_site(sys._getframe(depth))`` as seen from the caller, walking by module name where Python
-    can (3.12+).
+def call_site_at(depth: int) -> tuple[tuple[Any, ...], str | None]:
+    """``call_site(sys._getframe(depth))`` as seen from the caller, with the stack flat (file, line,
+    function, file, ...), as a call keeps it: in C where the extension is built (``_walk.c``), else in
+    Python by module name where Python can (3.12+, :func:`_call_site_by_name`), else by frame object."""
+    if _frame_module_name is None:
+        flat: list[Any] = []
+        via = _walk(sys._getframe(depth + 1), get_config(), flat, None)
+        return tuple(flat), via
+    return _call_site_by_name(depth + 1)
+
+
+def _call_site_by_name(depth: int) -> tuple[tuple[Any, ...], str | None]:
+    """The walk for ``call_site_at``, reading frames by module name: ``depth`` counts from this function's
+    caller.
 
     A frame of a module classified as a whole (the standard library, Django, a third-party package) is
     known by its module name, read by ``sys._getframemodulename`` without making a frame object; frame
@@ -238,11 +251,9 @@ def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
     library function is taken for the library.
     """
     module_name = _frame_module_name
-    if module_name is None:
-        return call_site(sys._getframe(depth + 1))
     config = get_config()
     names = _names
-    stack: list[Frame] = []
+    stack: list[Any] = []
     via: str | None = None
     depth += 1
     # Reading frame ``depth`` by name starts from the innermost frame each time: past the first frames (an
@@ -256,8 +267,8 @@ def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
             frame = sys._getframe(depth)
             _, kind, detail, function = _code_entry(frame, config)
             if kind == _PROJECT:
-                stack.append((detail, frame.f_lineno, function))  # type: ignore[arg-type]
-                if len(stack) >= MAX_STACK:
+                stack += (detail, frame.f_lineno, function)
+                if len(stack) >= _FLAT_MAX:
                     return tuple(stack), via
         if kind == _THIRD:
             if not stack:
@@ -275,6 +286,40 @@ def call_site_at(depth: int) -> tuple[tuple[Frame, ...], str | None]:
 
 # Frames read by module name before the walk goes on by frame object (see ``call_site_at``).
 _BY_NAME_STEPS = 12
+
+
+def _c_walk() -> Any:
+    """The C walk (``_callsite.c``) set up on this module's caches, or None: not built, or turned off by
+    the environment variable ``ASYNC_AUDIT_PURE_PYTHON`` (for comparing the two)."""
+    if os.environ.get("ASYNC_AUDIT_PURE_PYTHON"):
+        return None
+    try:
+        from async_audit.record import _callsite
+    except ImportError:
+        return None
+    _callsite.configure(
+        _modules,
+        _cache,
+        lambda code, namespace: _module_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
+        lambda code, namespace: _code_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
+        MAX_STACK,
+    )
+    return _callsite.walk
+
+
+class _Seen:
+    """What the classifiers read of a frame, as the C walk gives it: it makes no frame object."""
+
+    __slots__ = ("f_code", "f_globals")
+
+    def __init__(self, code: CodeType, namespace: dict[str, Any]) -> None:
+        self.f_code = code
+        self.f_globals = namespace
+
+
+_python_call_site_at = call_site_at
+# Called with the caller's depth as is: the C function has no frame of its own.
+call_site_at = _c_walk() or _python_call_site_at
 
 
 # Private to Django (and to its type stubs) but present in every supported version; tests pin them.

@@ -164,19 +164,18 @@ def encode_request(packed: tuple[Any, ...], counts: tuple[int, int, int] = (0, 0
     """
     (_, request_id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
     (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
-    if request_id is None:
-        request_id = f"{random.getrandbits(64):016x}"
+    # Drawn here when the request did not bring its own: sixteen hex digits need no escaping.
+    id_json = f'"{random.getrandbits(64):016x}"' if request_id is None else _string(request_id)
     # Seconds to the microsecond from integers: a float's round() and repr() take three times as long.
     seconds, micros = divmod(ts_ns // 1000, 1_000_000)
     # Milliseconds to three decimals: the same digits as round(x, 3), at half the cost of round() and repr().
     cpu = "null" if cpu_start is None or cpu_end is None else f"{(cpu_end - cpu_start) / 1e6:.3f}"
     calls = ",".join([_encode_call(call, start, end) for call in packed[17:]])
     # The counters, the pid and the status are ints of ours, formatted as they are.
+    # From "host" to "status" the same few texts recur (one process, its routes, their statuses).
+    where = _requests[host, pid, proto, method, route, view, status]
     return (
-        f'{{"v":{FORMAT_VERSION},"id":{_string(request_id)},"ts":{seconds}.{micros:06d},"host":{_strings[host]},'
-        f'"pid":{pid},"proto":{_strings[proto]},"method":{_strings[method]},'
-        f'"route":{"null" if route is None else _strings[route]},'
-        f'"view":{"null" if view is None else _strings[view]},"status":{status},'
+        f'{{"v":{FORMAT_VERSION},"id":{id_json},"ts":{seconds}.{micros:06d},{where}'
         f'"ms":{(end - start) / 1e6:.3f},"cpu_ms":{cpu},'
         f'"db":{{"n":{db_n},"ms":{db_ns / 1e6:.3f}}},"dropped":{dropped},"unsampled":{counts[2]},'
         f'"lost":{{"queue":{counts[0]},"write":{counts[1]}}},"calls":[{calls}]}}'
@@ -191,16 +190,43 @@ def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> st
         error = error or "Unfinished"
     else:
         ms = (end - start) / 1e6
+    # Everything but the two timings recurs: the same call, from the same line, request after request. The
+    # values' types are part of the key, since True == 1 == 1.0; values of other types (a list or a tuple
+    # given to track()) are encoded afresh. (-0.0 == 0.0 may give either's text: the same number.)
+    key = (kind, lib, via, parent, atomic, frames, error, fields)
+    types = tuple(map(type, fields))
+    if _PLAIN.issuperset(types):
+        head, tail = _calls[key, types]
+    else:
+        head, tail = _call_parts((key, types))
+    return f'{head}"t":{t_ns / 1e6:.3f},"ms":{ms:.3f},{tail}'
+
+
+def _call_parts(key: tuple[tuple[Any, ...], tuple[type, ...]]) -> tuple[str, str]:
+    """A call's JSON around its timings: what comes before ``"t"``, and what comes after ``"ms"``."""
+    kind, lib, via, parent, atomic, frames, error, fields = key[0]
     site, stack = _stacks[frames] if frames else ("null", "")
     extra = ""
     for i in range(0, len(fields), 2):
         value = fields[i + 1]
         extra += f",{_strings[fields[i]]}:{_strings[value] if type(value) is str else _value(value)}"
-    return (
-        f'{{"kind":{_strings[kind]},"lib":{_strings[lib]},"via":{"null" if via is None else _strings[via]},'
-        f'"t":{t_ns / 1e6:.3f},"ms":{ms:.3f},"parent":{"null" if parent is None else parent},'
+    via_json = "null" if via is None else _strings[via]
+    head = f'{{"kind":{_strings[kind]},"lib":{_strings[lib]},"via":{via_json},'
+    tail = (
+        f'"parent":{"null" if parent is None else parent},'
         f'"atomic":{"true" if atomic else "false"},"site":{site},"stack":[{stack}],'
         f'"error":{"null" if error is None else _string(error)}{extra}}}'
+    )
+    return head, tail
+
+
+def _request_parts(key: tuple[Any, ...]) -> str:
+    """A request's JSON from ``"host"`` to ``"status"``, with the comma after it."""
+    host, pid, proto, method, route, view, status = key
+    return (
+        f'"host":{_strings[host]},"pid":{pid},"proto":{_strings[proto]},"method":{_strings[method]},'
+        f'"route":{"null" if route is None else _strings[route]},'
+        f'"view":{"null" if view is None else _strings[view]},"status":{status},'
     )
 
 
@@ -233,6 +259,9 @@ def _stack_json(frames: tuple[Any, ...]) -> tuple[str, str]:
 
 _strings = _Memo(_string)
 _stacks = _Memo(_stack_json)
+_calls = _Memo(_call_parts)
+_requests = _Memo(_request_parts)
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _value(value: Any) -> str:
@@ -407,9 +436,8 @@ def start_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return None
-        stack, via = call_site_at(depth)
         # Flat (file, line, function, file, ...): one tuple less to nest in the packed trace.
-        frames = tuple(chain.from_iterable(stack))
+        frames, via = call_site_at(depth)
         flat = _flat(fields) if isinstance(fields, dict) else fields
         token = _open_call.set(len(calls)) if hold else None
         call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, flat, token)
@@ -432,7 +460,7 @@ def add_finished_call(
         if len(calls) >= trace.max_calls:
             trace.dropped += 1
             return
-        stack, via = call_site_at(depth)
+        frames, via = call_site_at(depth)
         call = Call(
             trace,
             kind,
@@ -440,7 +468,7 @@ def add_finished_call(
             via,
             _open_call.get(),
             in_atomic_block(trace),
-            tuple(chain.from_iterable(stack)),
+            frames,
             _flat(fields),
             None,
         )
