@@ -267,3 +267,19 @@ def test_the_walks_agree_inside_generators_coroutines_and_callbacks_from_c(walk:
         "test_the_walks_agree_inside_generators_coroutines_and_callbacks_from_c",
     ]
     assert seen[1][0][0][0][2].endswith("coroutine")
+
+
+def test_each_walk_reads_the_line_each_frame_is_at_on_every_walk(walk: Any) -> None:
+    # The C walk keeps lines by code object and instruction: the same code at other lines, and the same
+    # line again, must each read true.
+    def at_two_lines() -> list[tuple[Any, int]]:
+        first = (walk(0), sys._getframe().f_lineno)
+        second = (walk(0), sys._getframe().f_lineno)
+        return [first, second]
+
+    for _ in range(3):
+        seen, call_line = at_two_lines(), sys._getframe().f_lineno
+        assert seen[0][1] != seen[1][1]
+        for (stack, _), line in seen:
+            assert stack[0][1] == line
+            assert stack[1][1] == call_line  # this test's own frame

@@ -9,6 +9,8 @@
  *       codes:        {id(f_code): (f_code, kind, detail, function)}
  *       module_entry: module_entry(code, globals) -> the modules entry for a frame's globals, made and cached
  *       code_entry:   code_entry(code, globals) -> the codes entry for a frame's code, made and cached
+ *   clear()
+ *       forget the entries this module keeps in front of the dictionaries: call it whenever they change
  *   walk(depth) -> (frames, via)
  *       from the frame ``depth`` levels out from the caller's: frames is a flat tuple (file, line, function,
  *       file, ...) of up to max_stack project frames, innermost first; via the outermost third-party package
@@ -97,6 +99,16 @@ frame_line(Frame *frame)
 #endif
 }
 
+static inline int
+frame_lasti(Frame *frame)
+{
+#if PY_VERSION_HEX >= 0x030C0000
+    return PyUnstable_InterpreterFrame_GetLasti(frame);
+#else
+    return _PyInterpreterFrame_LASTI(frame);
+#endif
+}
+
 #else /* frame objects: each one a new reference, released as the walk passes it */
 
 static Frame *
@@ -140,17 +152,154 @@ frame_code(Frame *frame)
 static inline int frame_line(Frame *frame) { return PyFrame_GetLineNumber(frame); }
 #endif
 
-/* The entry for ``object`` in ``cache`` (a new reference), else made by ``make(code, globals)``; NULL on
- * error. Checked for its shape: a wrong one is a TypeError, never a crash. */
+/* In front of each dictionary, a table keyed by the object's address: a dictionary lookup by id() makes an
+ * int and hashes it, ten times the work for the ten-odd frames of a walk. A slot holds a strong reference to
+ * its entry, and the entry one to the object, so an address found here is that object's. The tables are
+ * emptied by clear() (frames.py calls it whenever it empties or edits its dictionaries) and when they fill. */
+#define SLOTS 1024 /* a power of two */
+typedef struct {
+    void *key;
+    PyObject *entry;
+} Slot;
+typedef struct {
+    Slot slots[SLOTS];
+    Py_ssize_t used;
+} Table;
+static Table module_table, code_table;
+
+static void
+table_clear(Table *table)
+{
+    for (Py_ssize_t i = 0; i < SLOTS; i++) {
+        if (table->slots[i].entry != NULL) {
+            PyObject *entry = table->slots[i].entry;
+            table->slots[i].key = NULL;
+            table->slots[i].entry = NULL;
+            Py_DECREF(entry);
+        }
+    }
+    table->used = 0;
+}
+
+static inline Py_ssize_t
+slot_of(void *key)
+{
+    uintptr_t k = (uintptr_t)key;
+    return (Py_ssize_t)(((k >> 4) ^ (k >> 14)) & (SLOTS - 1));
+}
+
+/* A borrowed reference to the entry for ``key``, or NULL. */
+static inline PyObject *
+table_get(Table *table, void *key)
+{
+    for (Py_ssize_t i = slot_of(key);; i = (i + 1) & (SLOTS - 1)) {
+        Slot *slot = &table->slots[i];
+        if (slot->key == key) {
+            return slot->entry;
+        }
+        if (slot->key == NULL) {
+            return NULL;
+        }
+    }
+}
+
+static void
+table_put(Table *table, void *key, PyObject *entry)
+{
+    if (table->used >= SLOTS / 2) {
+        table_clear(table);
+    }
+    for (Py_ssize_t i = slot_of(key);; i = (i + 1) & (SLOTS - 1)) {
+        Slot *slot = &table->slots[i];
+        if (slot->key == NULL) {
+            slot->key = key;
+            slot->entry = Py_NewRef(entry);
+            table->used++;
+            return;
+        }
+    }
+}
+
+/* A project frame's line, by code object and instruction: finding it scans the code's line table from its
+ * start, most of a walk's work, and the same few lines make the calls request after request. A slot holds
+ * strong references to the code object and the line. Interpreter frames only: a frame object knows its line. */
+typedef struct {
+    PyObject *code;
+    int lasti;
+    PyObject *line;
+} LineSlot;
+static LineSlot line_slots[SLOTS];
+static Py_ssize_t lines_used;
+
+static void
+lines_clear(void)
+{
+    for (Py_ssize_t i = 0; i < SLOTS; i++) {
+        PyObject *code = line_slots[i].code, *line = line_slots[i].line;
+        line_slots[i].code = NULL;
+        line_slots[i].line = NULL;
+        Py_XDECREF(code);
+        Py_XDECREF(line);
+    }
+    lines_used = 0;
+}
+
+/* The line ``frame`` (running ``code``) is at, as an int or None (a new reference); NULL on error. */
 static PyObject *
-entry_for(PyObject *cache, PyObject *object, PyObject *make, PyObject *code, PyObject *globals,
+line_of(Frame *frame, PyObject *code)
+{
+#ifdef INTERPRETER_FRAMES
+    int lasti = frame_lasti(frame);
+    uintptr_t start = ((uintptr_t)slot_of(code) + (uintptr_t)lasti * 40503u) & (SLOTS - 1);
+    for (uintptr_t i = start;; i = (i + 1) & (SLOTS - 1)) {
+        LineSlot *slot = &line_slots[i];
+        if (slot->code == code && slot->lasti == lasti) {
+            return Py_NewRef(slot->line);
+        }
+        if (slot->code == NULL) {
+            break;
+        }
+    }
+#endif
+    int line = frame_line(frame);
+    PyObject *line_obj = line < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(line);
+#ifdef INTERPRETER_FRAMES
+    if (line_obj == NULL) {
+        return NULL;
+    }
+    if (lines_used >= SLOTS / 2) {
+        lines_clear();
+    }
+    for (uintptr_t i = start;; i = (i + 1) & (SLOTS - 1)) {
+        LineSlot *slot = &line_slots[i];
+        if (slot->code == NULL) {
+            slot->code = Py_NewRef(code);
+            slot->lasti = lasti;
+            slot->line = Py_NewRef(line_obj);
+            lines_used++;
+            break;
+        }
+    }
+#endif
+    return line_obj;
+}
+
+/* The entry for ``object`` (a new reference): from ``table``, else from the dictionary ``cache`` (keyed by
+ * id()), else made by ``make(code, globals)``; NULL on error. An entry is checked for its shape before it is
+ * used or kept: a wrong one is a TypeError, never a crash. */
+static PyObject *
+entry_for(Table *table, PyObject *cache, PyObject *object, PyObject *make, PyObject *code, PyObject *globals,
           Py_ssize_t size)
 {
+    PyObject *entry = table_get(table, object);
+    if (entry != NULL) {
+        return Py_NewRef(entry);
+    }
     PyObject *key = PyLong_FromVoidPtr(object);
     if (key == NULL) {
         return NULL;
     }
-    PyObject *entry = PyDict_GetItemWithError(cache, key);
+    entry = PyDict_GetItemWithError(cache, key);
     Py_DECREF(key);
     if (entry != NULL) {
         Py_INCREF(entry);
@@ -165,12 +314,22 @@ entry_for(PyObject *cache, PyObject *object, PyObject *make, PyObject *code, PyO
         }
     }
     if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != size
-        || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
+        || PyTuple_GET_ITEM(entry, 0) != object || !PyLong_CheckExact(PyTuple_GET_ITEM(entry, 1))) {
         Py_DECREF(entry);
         PyErr_SetString(PyExc_TypeError, "async_audit._callsite: a cache entry of the wrong shape");
         return NULL;
     }
+    table_put(table, object, entry);
     return entry;
+}
+
+static PyObject *
+clear(PyObject *self, PyObject *unused)
+{
+    table_clear(&module_table);
+    table_clear(&code_table);
+    lines_clear();
+    Py_RETURN_NONE;
 }
 
 static PyObject *
@@ -194,6 +353,9 @@ configure(PyObject *self, PyObject *args)
     Py_XSETREF(module_entry, me);
     Py_XSETREF(code_entry, ce);
     max_stack = ms;
+    table_clear(&module_table);
+    table_clear(&code_table);
+    lines_clear();
     Py_RETURN_NONE;
 }
 
@@ -225,21 +387,20 @@ walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     while (frame != NULL) {
         PyObject *globals = frame_globals(frame);
         PyObject *code = frame_code(frame);
-        PyObject *entry = entry_for(modules, globals, module_entry, code, globals, 3);
+        PyObject *entry = entry_for(&module_table, modules, globals, module_entry, code, globals, 3);
         if (entry == NULL) {
             goto error;
         }
         long kind = PyLong_AsLong(PyTuple_GET_ITEM(entry, 1));
         if (kind == K_BY_CODE) {
-            PyObject *centry = entry_for(codes, code, code_entry, code, globals, 4);
+            PyObject *centry = entry_for(&code_table, codes, code, code_entry, code, globals, 4);
             if (centry == NULL) {
                 Py_DECREF(entry);
                 goto error;
             }
             kind = PyLong_AsLong(PyTuple_GET_ITEM(centry, 1));
             if (kind == K_PROJECT) {
-                int line = frame_line(frame);
-                PyObject *line_obj = line < 0 ? Py_NewRef(Py_None) : PyLong_FromLong(line);
+                PyObject *line_obj = line_of(frame, code);
                 if (line_obj == NULL) {
                     Py_DECREF(centry);
                     Py_DECREF(entry);
@@ -285,6 +446,7 @@ error:
 
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "Set the caches and callbacks the walk reads."},
+    {"clear", clear, METH_NOARGS, "Forget every entry: call it whenever the caches are emptied or edited."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, "(frames, via) from the frame depth levels out."},
     {NULL, NULL, 0, NULL},
 };

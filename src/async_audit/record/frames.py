@@ -72,12 +72,18 @@ def add_stop_code(code: CodeType) -> None:
     _cache.pop(id(code), None)
     _modules.clear()
     _names.clear()
+    _forget_in_c()
 
 
 def _clear_cache() -> None:
     _cache.clear()
     _modules.clear()
     _names.clear()
+    _forget_in_c()
+
+
+def _forget_in_c() -> None:
+    """Empty the C walk's tables in front of ``_modules`` and ``_cache`` (set at the end of the module)."""
 
 
 on_config_change(_clear_cache)
@@ -304,6 +310,8 @@ def _c_walk() -> Any:
         lambda code, namespace: _code_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
         MAX_STACK,
     )
+    global _forget_in_c
+    _forget_in_c = _callsite.clear
     return _callsite.walk
 
 
