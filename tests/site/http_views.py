@@ -41,7 +41,7 @@ def _timeout(request: HttpRequest) -> Any:
         return None
     if value == "pair":
         return (3.0, 7.5)
-    return float(value)
+    return int(value) if value.isdigit() else float(value)
 
 
 def _result(status: int, body: bytes | str) -> JsonResponse:

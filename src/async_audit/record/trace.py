@@ -190,21 +190,21 @@ def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> st
         error = error or "Unfinished"
     else:
         ms = (end - start) / 1e6
-    # Everything but the two timings recurs: the same call, from the same line, request after request. The
-    # values' types are part of the key, since True == 1 == 1.0; values of other types (a list or a tuple
-    # given to track()) are encoded afresh. (-0.0 == 0.0 may give either's text: the same number.)
+    # Everything but the two timings recurs: the same call, from the same line, request after request. Keyed
+    # by value: True == 1 == 1.0, so this counts on each field of a kind holding values of one type or None,
+    # as the hooks make them (tests/record/test_trace.py checks it of every hook's calls). An unhashable
+    # value is encoded afresh.
     key = (kind, lib, via, parent, atomic, frames, error, fields)
-    types = tuple(map(type, fields))
-    if _PLAIN.issuperset(types):
-        head, tail = _calls[key, types]
-    else:
-        head, tail = _call_parts((key, types))
+    try:
+        head, tail = _calls[key]
+    except TypeError:
+        head, tail = _call_parts(key)
     return f'{head}"t":{t_ns / 1e6:.3f},"ms":{ms:.3f},{tail}'
 
 
-def _call_parts(key: tuple[tuple[Any, ...], tuple[type, ...]]) -> tuple[str, str]:
+def _call_parts(key: tuple[Any, ...]) -> tuple[str, str]:
     """A call's JSON around its timings: what comes before ``"t"``, and what comes after ``"ms"``."""
-    kind, lib, via, parent, atomic, frames, error, fields = key[0]
+    kind, lib, via, parent, atomic, frames, error, fields = key
     site, stack = _stacks[frames] if frames else ("null", "")
     extra = ""
     for i in range(0, len(fields), 2):
@@ -261,7 +261,6 @@ _strings = _Memo(_string)
 _stacks = _Memo(_stack_json)
 _calls = _Memo(_call_parts)
 _requests = _Memo(_request_parts)
-_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _value(value: Any) -> str:

@@ -58,10 +58,12 @@ def _secret_target() -> str:
     return f"{SECRET_PATH}?{SECRET_QUERY}"
 
 
-@pytest.mark.parametrize(("timeout", "expected"), [("none", None), ("2.5", 2.5)])
+@pytest.mark.parametrize(("timeout", "expected"), [("none", None), ("2.5", 2.5), ("3", 3.0)])
 def test_requests_timeout_in_force(fake_api: FakeApi, timeout: str, expected: float | None) -> None:
     _, records = fetch("wsgi", f"/http/requests/?port={fake_api.port}&timeout={timeout}")
-    assert _only_call(records)["timeout"] == expected
+    recorded = _only_call(records)["timeout"]
+    # Always a float (or null), whatever type the site gave: the writer memoises a call's text by value.
+    assert recorded == expected and type(recorded) is type(expected)
 
 
 def test_status_of_an_error_response(proto: str, fake_api: FakeApi) -> None:

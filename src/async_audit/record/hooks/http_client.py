@@ -169,7 +169,7 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
         with guarded():
             in_flight = _in_flight(trace, self)
             if in_flight is None:
-                in_flight = _start(trace, self, *_pending_request(sys._getframe(1)), depth=2)
+                in_flight = _start(trace, self, *_pending_request(sys._getframe(1)), 2)
         if in_flight is None:
             return original(self, *args, **kwargs)
         connecting, in_flight.connecting = in_flight.connecting, True
@@ -185,12 +185,14 @@ def _wrap_connect(original: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def _for_request(trace: Trace, conn: Any, method: Any, url: Any) -> _InFlight | None:
-    in_flight = _in_flight(trace, conn)
-    if in_flight is not None and in_flight.sent:
-        _end(in_flight)  # the previous request's response was never read
+    table = trace.http
+    in_flight = None if table is None else table.get(id(conn))
+    if in_flight is not None and (in_flight.conn is not conn or in_flight.sent):
+        if in_flight.conn is conn:
+            _end(in_flight)  # the previous request's response was never read
         in_flight = None
     if in_flight is None:
-        in_flight = _start(trace, conn, method, url, depth=3)
+        in_flight = _start(trace, conn, method, url, 3)
     elif in_flight.call is not None:
         # Opened ahead of its request (urllib3 over HTTPS): the request line is known now.
         in_flight.call.set(method=str(method or "").upper(), path=masked_path(str(url)) if url else "")
@@ -231,7 +233,7 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
 def _for_send(trace: Trace, conn: Any, in_flight: _InFlight | None, data: Any) -> _InFlight | None:
     if in_flight is None:
         # A request written by hand, without putrequest.
-        in_flight = _start(trace, conn, *_request_line(data), depth=3)
+        in_flight = _start(trace, conn, *_request_line(data), 3)
         in_flight.sent = True
     elif not in_flight.sent and not in_flight.connecting:
         # Written by hand on a connection opened ahead of it.
@@ -249,7 +251,10 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         trace = current_trace.get()
         if trace is None or trace.closed:
             return original(self, data, *args, **kwargs)
-        in_flight = _in_flight(trace, self)
+        table = trace.http  # _in_flight() written out: this runs for every chunk a request sends
+        in_flight = None if table is None else table.get(id(self))
+        if in_flight is not None and in_flight.conn is not self:
+            in_flight = None
         # urllib3 sends a body in many chunks: the common case (the request line is written) does no more.
         if in_flight is None or not in_flight.sent:
             try:
@@ -284,9 +289,9 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         try:
             response = original(self, *args, **kwargs)
         except BaseException as exc:
-            _end(in_flight, exc, timeout=timeout)
+            _end(in_flight, exc, None, timeout)
             raise
-        _end(in_flight, status=getattr(response, "status", None), timeout=timeout)
+        _end(in_flight, None, getattr(response, "status", None), timeout)
         return response
 
     return getresponse
