@@ -1,9 +1,10 @@
 """Build the recorder's optional C walk (``src/async_audit/record/_callsite.c``) with the wheel.
 
-The extension is optional: when there is no C compiler, or on Windows, or with ``ASYNC_AUDIT_PURE_PYTHON``
-set at build time, the package installs as pure Python and the recorder walks the stack in Python, with the
-same result at about four times the cost per recorded call. A failed compile is a warning, never a failed
-install. An editable install builds the module next to its source, where the package is imported from.
+The extension is optional: when there is no C compiler, on Windows, on Python other than CPython with the
+GIL, or with ``ASYNC_AUDIT_PURE_PYTHON`` set at build time, the package installs as pure Python and the
+recorder walks the stack in Python, with the same result at a higher cost per recorded call. A failed
+compile is a warning, never a failed install. An editable install builds the module next to its source,
+where the package is imported from.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def _compile(source: Path, target: Path) -> str | None:
     """Compile ``source`` into the extension module ``target``; the reason it could not, or None."""
     if sys.platform == "win32":
         return "not built on Windows"
+    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+        return "not built for free-threaded Python: its tables assume the GIL"
+    if sys.implementation.name != "cpython":
+        return f"not built for {sys.implementation.name}"
     compiler = sysconfig.get_config_var("CC") or "cc"
     command = shlex.split(compiler)
     if shutil.which(command[0]) is None:

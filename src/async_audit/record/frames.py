@@ -235,7 +235,7 @@ def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, s
 
 def call_site_at(depth: int) -> tuple[tuple[Any, ...], str | None]:
     """``call_site(sys._getframe(depth))`` as seen from the caller, with the stack flat (file, line,
-    function, file, ...), as a call keeps it: in C where the extension is built (``_walk.c``), else in
+    function, file, ...), as a call keeps it: in C where the extension is built (``_callsite.c``), else in
     Python by module name where Python can (3.12+, :func:`_call_site_by_name`), else by frame object."""
     if _frame_module_name is None:
         flat: list[Any] = []

@@ -192,8 +192,8 @@ def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> st
         ms = (end - start) / 1e6
     # Everything but the two timings recurs: the same call, from the same line, request after request. Keyed
     # by value: True == 1 == 1.0, so this counts on each field of a kind holding values of one type or None,
-    # as the hooks make them (tests/record/test_trace.py checks it of every hook's calls). An unhashable
-    # value is encoded afresh.
+    # as the hooks make them (the http timeout, which a site gives as an int or a float, is always a float:
+    # tests/record/hooks/test_http_client.py). An unhashable value is encoded afresh.
     key = (kind, lib, via, parent, atomic, frames, error, fields)
     try:
         head, tail = _calls[key]
