@@ -41,6 +41,7 @@ from runner import Site  # noqa: E402 - sample_app/ on sys.path first
 from services import FAST, ServiceStack  # noqa: E402
 
 _REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+_WARM_UP = 50
 
 
 def worker_instructions(server: str, audit: bool, requests: int, base: Path) -> int:
@@ -77,7 +78,7 @@ def worker_instructions(server: str, audit: bool, requests: int, base: Path) -> 
                     ["pgrep", "-P", str(master)], capture_output=True, text=True, check=False
                 ).stdout.split()
                 url, plan = site.wsgi_url, "wsgi"
-            run_client(url, 50, 4, plan, 600)
+            run_client(url, _WARM_UP, 4, plan, 600)
             result = run_client(url, requests, 16, plan, 1800)
         finally:
             site.stop(timeout=120)
@@ -86,6 +87,12 @@ def worker_instructions(server: str, audit: bool, requests: int, base: Path) -> 
     match = _REFS.search((logs / serving[0]).read_text())
     if match is None:
         raise SystemExit(f"error: valgrind gave no count for the worker (see {logs})")
+    if audit:
+        # The writer's work counts only for records it wrote: a record still buffered when the worker's exit
+        # gave up flushing (valgrind slows it fifty times) would make the recorder look cheaper than it is.
+        written = sum(len(path.read_bytes().splitlines()) for path in site.audit_dir.glob("*.jsonl"))
+        if written != requests + _WARM_UP:
+            raise SystemExit(f"error: {written} records written for {requests + _WARM_UP} requests")
     return int(match.group(1).replace(",", ""))
 
 
