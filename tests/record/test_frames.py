@@ -283,3 +283,20 @@ def test_each_walk_reads_the_line_each_frame_is_at_on_every_walk(walk: Any) -> N
         for (stack, _), line in seen:
             assert stack[0][1] == line
             assert stack[1][1] == call_line  # this test's own frame
+
+
+def test_a_c_walk_that_cannot_be_set_up_leaves_the_walk_in_python(
+    monkeypatch: pytest.MonkeyPatch, internal_errors: Any
+) -> None:
+    # A module built from other sources than this package's (an old build left in place): frames.py must
+    # still import, and walk in Python; the failure is reported, never raised into the site.
+    if _callsite is None:
+        pytest.skip("the C walk is not built")
+
+    def configure(*args: Any) -> None:
+        raise TypeError("configure() takes other arguments")
+
+    monkeypatch.setattr(_callsite, "configure", configure)
+    assert frames._c_walk() is None
+    assert [str(error) for error in internal_errors] == ["configure() takes other arguments"]
+    internal_errors.clear()

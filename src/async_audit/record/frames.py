@@ -16,6 +16,7 @@ from typing import Any
 from django.core.handlers.base import BaseHandler
 
 from async_audit.conf import Config, get_config, on_config_change
+from async_audit.record.guard import report_internal_error
 
 MAX_STACK = 8
 _FLAT_MAX = MAX_STACK * 3  # a stack kept flat: file, line, function, file, ...
@@ -303,13 +304,17 @@ def _c_walk() -> Any:
         from async_audit.record import _callsite
     except ImportError:
         return None
-    _callsite.configure(
-        _modules,
-        _cache,
-        lambda code, namespace: _module_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
-        lambda code, namespace: _code_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
-        MAX_STACK,
-    )
+    try:
+        _callsite.configure(
+            _modules,
+            _cache,
+            lambda code, namespace: _module_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
+            lambda code, namespace: _code_entry(_Seen(code, namespace), get_config()),  # type: ignore[arg-type]
+            MAX_STACK,
+        )
+    except Exception as error:  # a module built from other sources: the walk in Python, never a broken import
+        report_internal_error(error)
+        return None
     global _forget_in_c
     _forget_in_c = _callsite.clear
     return _callsite.walk
