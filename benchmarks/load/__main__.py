@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import re
 import shutil
 import statistics
@@ -217,6 +218,14 @@ def drive_rounds(sites: dict[str, Site], args: argparse.Namespace) -> Tally:
     return tally
 
 
+def median_interval(ratios: list[float], resamples: int = 2000) -> tuple[float, float]:
+    """A 90 % bootstrap interval of the median of ``ratios`` (seeded: the same figures give the same
+    interval): how far this run's median could be from the one a longer run would find."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(ratios, k=len(ratios))) for _ in range(resamples))
+    return medians[int(resamples * 0.05)], medians[int(resamples * 0.95) - 1]
+
+
 def throughput(tally: Tally, max_loss: float, figures: dict[str, Any], failures: list[str]) -> None:
     """The throughput targets, on the servers' CPU time per request and on requests per second.
 
@@ -230,12 +239,16 @@ def throughput(tally: Tally, max_loss: float, figures: dict[str, Any], failures:
         off = statistics.median(tally.rps[(server, "off")])
         on = statistics.median(tally.rps[(server, "on")])
         pairs = zip(tally.rps[(server, "on")], tally.rps[(server, "off")], strict=True)
-        paired = statistics.median(a / b for a, b in pairs)
+        ratios = [a / b for a, b in pairs]
+        paired = statistics.median(ratios)
         cpu_off = statistics.median(tally.cpu_us[(server, "off")])
         cpu_on = statistics.median(tally.cpu_us[(server, "on")])
         # Capacity with the recorder over capacity without it: CPU per request without over CPU with.
         cpu_pairs = zip(tally.cpu_us[(server, "off")], tally.cpu_us[(server, "on")], strict=True)
-        cpu_paired = statistics.median(a / b for a, b in cpu_pairs)
+        cpu_ratios = [a / b for a, b in cpu_pairs]
+        cpu_paired = statistics.median(cpu_ratios)
+        low, high = median_interval(ratios)
+        cpu_low, cpu_high = median_interval(cpu_ratios)
         figures[server] = {
             "median_rps_off": off,
             "median_rps_on": on,
@@ -244,16 +257,18 @@ def throughput(tally: Tally, max_loss: float, figures: dict[str, Any], failures:
             "median_server_cpu_us_off": cpu_off,
             "median_server_cpu_us_on": cpu_on,
             "cpu_paired_ratio": cpu_paired,
+            "paired_ratio_interval_90": [low, high],
+            "cpu_paired_ratio_interval_90": [cpu_low, cpu_high],
         }
         status = check(paired >= 1 - max_loss, f"{server} throughput ratio {paired:.3f}", failures)
         print(
             f"  {status} {name:16} requests/s  without {off:8.0f}  with {on:8.0f}  "
-            f"ratio {paired:.3f} (of the medians {on / off:.3f})"
+            f"ratio {paired:.3f} (of the medians {on / off:.3f}; 90 % interval {low:.3f} to {high:.3f})"
         )
         status = check(cpu_paired >= 1 - max_loss, f"{server} CPU capacity ratio {cpu_paired:.3f}", failures)
         print(
             f"  {status} {name:16} server CPU µs per request  without {cpu_off:5.0f}  with {cpu_on:5.0f}  "
-            f"capacity ratio {cpu_paired:.3f}"
+            f"capacity ratio {cpu_paired:.3f} (90 % interval {cpu_low:.3f} to {cpu_high:.3f})"
         )
     total = sum(v["answered"] for r in tally.rounds for v in r.values())
     figures["timed_requests"] = total
