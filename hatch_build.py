@@ -58,7 +58,8 @@ class CustomBuildHook(BuildHookInterface):
         if version == "editable":
             target = root / f"src/{MODULE}{suffix}"
         else:
-            target = Path(tempfile.mkdtemp(prefix="async-audit-build-")) / f"_callsite{suffix}"
+            self._scratch = tempfile.mkdtemp(prefix="async-audit-build-")
+            target = Path(self._scratch) / f"_callsite{suffix}"
         reason = _compile(root / SOURCE, target)
         if reason is not None:
             self.app.display_warning(f"async-audit: the C call-site walk is not built ({reason})")
@@ -67,3 +68,8 @@ class CustomBuildHook(BuildHookInterface):
             build_data["force_include"][str(target)] = f"{MODULE}{suffix}"
         build_data["pure_python"] = False
         build_data["infer_tag"] = True
+
+    def finalize(self, version: str, build_data: dict[str, Any], artifact_path: str) -> None:
+        scratch = getattr(self, "_scratch", None)
+        if scratch is not None:  # the wheel holds its copy of the module now
+            shutil.rmtree(scratch, ignore_errors=True)
