@@ -218,8 +218,8 @@ def _walk(frame: FrameType | None, config: Config, stack: list[Any], via: str | 
 
 
 def _entry_by_name(name: str | None, depth: int, config: Config) -> tuple[int, str | None]:
-    """The entry of frame ``depth`` (counted as ``call_site_at`` counts them), cached under its module name
-    when the frame is of that module; a stop past the outermost frame."""
+    """The entry of frame ``depth`` (counted as ``_call_site_by_name`` counts them), cached under its module
+    name when the frame is of that module; a stop past the outermost frame."""
     try:
         frame = sys._getframe(depth + 1)
     except ValueError:
