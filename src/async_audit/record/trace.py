@@ -64,7 +64,6 @@ class Trace:
         "slow_sql_ns",
         "closed",
         "proto",
-        "conns",
         "http",
         # Set when the request ends (by ``close`` and ``recorder.finish_trace``).
         "end_ns",
@@ -92,7 +91,6 @@ class Trace:
         self.slow_sql_ns = int(slow_sql_ms * 1_000_000)
         self.closed = False
         self.proto = proto
-        self.conns: dict[int, tuple[Any, ...]] = {}  # thread id -> that thread's DB connection objects
         # The http.client hook's requests in flight, by id() of their connection (made on the first).
         self.http: dict[int, Any] | None = None
         # Not set here, to keep the request's own cost down: end_ns and n_calls (close), cpu_end_ns, host,
@@ -113,7 +111,6 @@ class Trace:
         self.end_ns = end_ns
         self.closed = True
         self.n_calls = len(self.calls)
-        self.conns = {}  # no call begins after this: the request's connections need not stay referenced
         self.http = None
 
     def packed(self) -> tuple[Any, ...]:
@@ -450,7 +447,7 @@ def start_call(
         frames, via = call_site_at(depth)
         flat = _flat(fields) if isinstance(fields, dict) else fields
         token = _open_call.set(len(calls)) if hold else None
-        call = Call(trace, kind, lib, via, parent, in_atomic_block(trace), frames, flat, token)
+        call = Call(trace, kind, lib, via, parent, in_atomic_block(), frames, flat, token)
         calls.append(call)
         return call
     except Exception as exc:  # the recorder's own: reported, never raised into the site
@@ -477,7 +474,7 @@ def add_finished_call(
             lib,
             via,
             _open_call.get(),
-            in_atomic_block(trace),
+            in_atomic_block(),
             frames,
             _flat(fields),
             None,
@@ -490,20 +487,30 @@ def add_finished_call(
         report_internal_error(exc)
 
 
-def in_atomic_block(trace: Trace | None = None) -> bool:
+def in_atomic_block() -> bool:
     """True inside ``transaction.atomic()`` on any database connection of this thread.
 
-    Looking connections up through Django's thread-critical ``Local`` costs microseconds per call, so a
-    trace keeps this thread's connection objects (Django keeps one per alias and thread; closing a
-    connection keeps the object).
+    Looking connections up through Django's ``connections`` costs 10,000 instructions for one alias (its
+    thread-critical ``asgiref`` ``Local``), more than all the rest of recording a call, so each thread keeps
+    the connection objects it found. Django keeps one object per alias and thread for the thread's life
+    (closing a connection keeps the object; ``transaction.atomic`` only runs on sync threads, where that
+    ``Local`` is per thread), so they are looked up again only when the handler's storage or its aliases are
+    replaced (tests that swap ``connections``). A thread-local on purpose: it holds Django's per-thread
+    objects, never request state.
     """
-    if trace is None:
-        return any(getattr(connections[alias], "in_atomic_block", False) for alias in connections)
-    ident = threading.get_ident()
-    conns = trace.conns.get(ident)
-    if conns is None:
-        conns = trace.conns[ident] = tuple(connections[alias] for alias in connections)
+    try:
+        storage, aliases, conns = _thread.conns
+        # A Django without ``_connections`` raises AttributeError here: looked up every time, still right.
+        if storage is not connections._connections or aliases is not connections.settings:  # type: ignore[attr-defined]
+            raise AttributeError  # replaced: look them up again
+    except AttributeError:
+        storage = getattr(connections, "_connections", None)
+        conns = tuple(connections[alias] for alias in connections)
+        _thread.conns = (storage, connections.settings, conns)
     for conn in conns:
         if conn.in_atomic_block:
             return True
     return False
+
+
+_thread = threading.local()
