@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from hypothesis import given, settings
@@ -30,6 +30,11 @@ def values_for(name: str) -> st.SearchStrategy[Any]:
 ns = st.integers(min_value=0, max_value=10**12)
 
 
+def millis(ns: int) -> float:
+    """Nanoseconds as milliseconds to three decimals, a tie rounded away from zero."""
+    return float((Decimal(ns) / 1_000_000).quantize(Decimal("0.001"), rounding=ROUND_HALF_UP))
+
+
 def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str, Any]:
     """The record as the format (DESIGN.md "The record") defines it, built as dicts the plain way."""
     (_, request_id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
@@ -42,15 +47,15 @@ def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str
             for i in range(0, len(frames), 3)
         ]
         if c_end is None:
-            ms = round((end - start - t_ns) / 1e6, 3)
+            ms = millis(end - start - t_ns)
             error = error or "Unfinished"
         else:
-            ms = round((c_end - c_start) / 1e6, 3)
+            ms = millis(c_end - c_start)
         data = {
             "kind": kind,
             "lib": lib,
             "via": via,
-            "t": round(t_ns / 1e6, 3),
+            "t": millis(t_ns),
             "ms": ms,
             "parent": parent,
             "atomic": atomic,
@@ -73,9 +78,9 @@ def reference(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> dict[str
         "route": route,
         "view": view,
         "status": status,
-        "ms": round((end - start) / 1e6, 3),
-        "cpu_ms": None if cpu_start is None or cpu_end is None else round((cpu_end - cpu_start) / 1e6, 3),
-        "db": {"n": db_n, "ms": round(db_ns / 1e6, 3)},
+        "ms": millis(end - start),
+        "cpu_ms": None if cpu_start is None or cpu_end is None else millis(cpu_end - cpu_start),
+        "db": {"n": db_n, "ms": millis(db_ns)},
         "dropped": dropped,
         "unsampled": counts[2],
         "lost": {"queue": counts[0], "write": counts[1]},

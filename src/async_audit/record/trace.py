@@ -161,32 +161,45 @@ def encode_request(packed: tuple[Any, ...], counts: tuple[int, int, int] = (0, 0
     """
     (_, request_id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto) = packed[:10]
     (method, route, view, status, db_n, db_ns, dropped) = packed[10:17]
-    # Drawn here when the request did not bring its own: sixteen hex digits need no escaping.
-    id_json = f'"{random.getrandbits(64):016x}"' if request_id is None else _string(request_id)
-    # Seconds to the microsecond from integers: a float's round() and repr() take three times as long.
+    # Drawn here when the request did not bring its own: sixteen hex digits need no escaping (hex() of a
+    # 65-bit number, its leading "0x1" cut: a format spec costs twice as much).
+    id_json = f'"{hex(random.getrandbits(64) | _BIT_64)[3:]}"' if request_id is None else _string(request_id)
+    # Seconds to the microsecond, and milliseconds to three decimals, from integers and a table of the
+    # thousand three-digit groups: formatting a float or an int with a format spec costs two to three thousand
+    # instructions each (counted under valgrind), a plain int and a table lookup a few hundred.
     seconds, micros = divmod(ts_ns // 1000, 1_000_000)
-    # Milliseconds to three decimals: the same digits as round(x, 3), at half the cost of round() and repr().
-    cpu = "null" if cpu_start is None or cpu_end is None else f"{(cpu_end - cpu_start) / 1e6:.3f}"
+    cpu = "null" if cpu_start is None or cpu_end is None else _millis(cpu_end - cpu_start)
     calls = ",".join([_encode_call(call, start, end) for call in packed[17:]])
-    # Formatting an int costs as much as a float (2,000 to 3,000 instructions each, counted under valgrind),
-    # so what recurs is memoised: from "host" to "status" (one process, its routes, their statuses), and
-    # the counters, almost always zero. The counters, the pid and the status are ints of ours.
+    # What recurs is memoised: from "host" to "status" (one process, its routes, their statuses), and the
+    # counters, almost always zero. The counters, the pid and the status are ints of ours.
     where = _requests[host, pid, proto, method, route, view, status]
-    db = _NO_QUERIES if db_n == 0 and db_ns == 0 else f'{{"n":{db_n},"ms":{db_ns / 1e6:.3f}}}'
+    db = _NO_QUERIES if db_n == 0 and db_ns == 0 else f'{{"n":{db_n},"ms":{_millis(db_ns)}}}'
     return (
-        f'{_VERSION}{id_json},"ts":{seconds}.{micros:06d},{where}"ms":{(end - start) / 1e6:.3f},'
-        f'"cpu_ms":{cpu},"db":{db},{_counters[dropped, counts]}{calls}]}}'
+        f'{_VERSION}{id_json},"ts":{seconds}.{_THREE[micros // 1000]}{_THREE[micros % 1000]},{where}'
+        f'"ms":{_millis(end - start)},"cpu_ms":{cpu},"db":{db},{_counters[dropped, counts]}{calls}]}}'
     )
+
+
+_BIT_64 = 1 << 64
+_THREE = [f"{i:03d}" for i in range(1000)]
+
+
+def _millis(ns: int) -> str:
+    """Nanoseconds as milliseconds to three decimals (half a microsecond rounds up)."""
+    micros = (ns + 500) // 1000
+    if micros >= 0:
+        return f"{micros // 1000}.{_THREE[micros % 1000]}"
+    return f"-{_millis(-ns)}"
 
 
 def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> str:
     """A call as its request's record holds it; ``close_ns`` ends a call still running."""
     kind, lib, via, t_ns, start, end, parent, atomic, frames, error, fields = call
     if end is None:
-        ms = (close_ns - request_start - t_ns) / 1e6
+        ms = _millis(close_ns - request_start - t_ns)
         error = error or "Unfinished"
     else:
-        ms = (end - start) / 1e6
+        ms = _millis(end - start)
     # Everything but the two timings recurs: the same call, from the same line, request after request. Keyed
     # by value: True == 1 == 1.0, so this counts on each field of a kind holding values of one type or None,
     # as the hooks make them (the http timeout, which a site gives as an int or a float, is always a float:
@@ -196,7 +209,7 @@ def _encode_call(call: tuple[Any, ...], request_start: int, close_ns: int) -> st
         head, tail = _calls[key]
     except TypeError:
         head, tail = _call_parts(key)
-    return f'{head}"t":{t_ns / 1e6:.3f},"ms":{ms:.3f},{tail}'
+    return f'{head}"t":{_millis(t_ns)},"ms":{ms},{tail}'
 
 
 def _call_parts(key: tuple[Any, ...]) -> tuple[str, str]:
