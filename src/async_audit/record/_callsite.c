@@ -1,4 +1,5 @@
-/* The call-site walk of async_audit.record.frames, in C: the recorder's main cost per recorded call.
+/* The call-site walk of async_audit.record.frames, in C: the recorder's main cost per recorded call. Also the
+ * common case of the http.client hook (see "The http.client hook's common case" below).
  *
  * Optional. When this module is not built (no C compiler where the package was installed, or a Python it does
  * not support), frames.py walks in Python with the same result. The classification stays in Python: this
@@ -359,21 +360,11 @@ configure(PyObject *self, PyObject *args)
     Py_RETURN_NONE;
 }
 
+/* (frames, via) from the frame ``depth`` levels out from the innermost Python frame (the caller's of the C
+ * function running); walk() and http_begin(). */
 static PyObject *
-walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+walk_from(Py_ssize_t depth)
 {
-    if (nargs != 1 || !PyLong_Check(args[0])) {
-        PyErr_SetString(PyExc_TypeError, "walk(depth: int)");
-        return NULL;
-    }
-    if (modules == NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "walk: configure() first");
-        return NULL;
-    }
-    Py_ssize_t depth = PyLong_AsSsize_t(args[0]);
-    if (depth == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     PyObject *items[MAX_FRAMES * 3];
     Py_ssize_t n = 0;
     PyObject *via = Py_None;
@@ -444,10 +435,562 @@ error:
     return result;
 }
 
+static PyObject *
+walk(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 1 || !PyLong_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "walk(depth: int)");
+        return NULL;
+    }
+    if (modules == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "walk: configure() first");
+        return NULL;
+    }
+    Py_ssize_t depth = PyLong_AsSsize_t(args[0]);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return walk_from(depth);
+}
+
+/* ---- The http.client hook's common case (async_audit.record.hooks.http_client) -------------------------
+ *
+ *   configure_http(trace_type, call_type, flight_type, open_call, trace_globals, walk, hosts, masked,
+ *                  cleaned_host, masked_path, clock, for_request, end, status_code, in_atomic_block,
+ *                  thread_local, connections)
+ *   http_begin(trace, conn, method, url) -> the _InFlight of the request putrequest() starts
+ *   http_end(in_flight, exc, status, timeout)
+ *
+ * What _for_request() and _end() do in Python, for the case nearly every request is: a str method and a
+ * relative str URL on a connection with nothing in flight and no tunnel; an int port; a call made where
+ * trace.call_site_at is still this module's walk. Anything else is handed to the Python functions, which
+ * give the same result. The objects are made and filled here without running their __init__: the slots of
+ * Trace, Call and _InFlight are read and written at the offsets their member descriptors give, checked to be
+ * object slots when configured, on objects of exactly those classes. Costs about a third of the Python path.
+ */
+#ifndef Py_T_OBJECT_EX
+#include "structmember.h"
+#define Py_T_OBJECT_EX T_OBJECT_EX
+#endif
+#if PY_VERSION_HEX < 0x030D0000
+#define PyObject_GetOptionalAttr _PyObject_LookupAttr
+#endif
+
+static PyObject *trace_type, *call_type, *flight_type, *open_call, *trace_globals, *walk_function, *hosts,
+    *masked, *cleaned_host, *masked_path, *perf_clock, *for_request, *python_end, *status_code, *atomic_function,
+    *thread_local, *connections;
+static PyObject *s_http, *s_lib, *s_method, *s_host, *s_port, *s_path, *s_status, *s_timeout, *s_scheme_sep,
+    *s_tunnel_host, *s_call_site_at, *s_in_atomic_block, *s_empty, *s_conns, *s_connections_storage,
+    *s_settings, *one;
+
+enum { T_CLOSED, T_HTTP, T_CALLS, T_MAX_CALLS, T_DROPPED, T_START_NS, T_COUNT };
+static const char *trace_slots[T_COUNT] = {"closed", "http", "calls", "max_calls", "dropped", "start_ns"};
+enum { C_TRACE, C_KIND, C_LIB, C_VIA, C_T_NS, C_START_NS, C_END_NS, C_PARENT, C_ATOMIC, C_FRAMES, C_ERROR,
+       C_FIELDS, C_TOKEN, C_COUNT };
+static const char *call_slots[C_COUNT] = {"trace", "kind", "lib", "via", "t_ns", "start_ns", "end_ns",
+                                          "parent", "atomic", "frames", "error", "fields", "token"};
+enum { F_CONN, F_TABLE, F_CALL, F_SENT, F_CONNECTING, F_DONE, F_COUNT };
+static const char *flight_slots[F_COUNT] = {"conn", "table", "call", "sent", "connecting", "done"};
+static Py_ssize_t trace_at[T_COUNT], call_at[C_COUNT], flight_at[F_COUNT];
+
+#define SLOT(object, offset) (*(PyObject **)((char *)(object) + (offset)))
+
+/* Set a slot, taking a new reference to ``value``. */
+static inline void
+set_slot(PyObject *object, Py_ssize_t offset, PyObject *value)
+{
+    PyObject *old = SLOT(object, offset);
+    SLOT(object, offset) = Py_NewRef(value);
+    Py_XDECREF(old);
+}
+
+static int
+slot_offsets(PyObject *type, const char **names, Py_ssize_t *offsets, Py_ssize_t count)
+{
+    if (!PyType_Check(type)) {
+        PyErr_SetString(PyExc_TypeError, "configure_http: a class was expected");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *descr = PyDict_GetItemString(((PyTypeObject *)type)->tp_dict, names[i]);
+        if (descr == NULL || !Py_IS_TYPE(descr, &PyMemberDescr_Type)
+            || ((PyMemberDescrObject *)descr)->d_member->type != Py_T_OBJECT_EX
+            || ((PyMemberDescrObject *)descr)->d_member->offset <= 0) {
+            PyErr_Format(PyExc_TypeError, "configure_http: %s.%s is not an object slot",
+                         ((PyTypeObject *)type)->tp_name, names[i]);
+            return -1;
+        }
+        offsets[i] = ((PyMemberDescrObject *)descr)->d_member->offset;
+    }
+    return 0;
+}
+
+static PyObject *
+configure_http(PyObject *self, PyObject *args)
+{
+    PyObject *o[17];
+    if (!PyArg_ParseTuple(args, "OOOOO!OO!O!OOOOOOOOO:configure_http", &o[0], &o[1], &o[2], &o[3], &PyDict_Type,
+                          &o[4], &o[5], &PyDict_Type, &o[6], &PyDict_Type, &o[7], &o[8], &o[9], &o[10], &o[11],
+                          &o[12], &o[13], &o[14], &o[15], &o[16])) {
+        return NULL;
+    }
+    if (slot_offsets(o[0], trace_slots, trace_at, T_COUNT) < 0
+        || slot_offsets(o[1], call_slots, call_at, C_COUNT) < 0
+        || slot_offsets(o[2], flight_slots, flight_at, F_COUNT) < 0) {
+        return NULL;
+    }
+    if (!PyContextVar_CheckExact(o[3])) {
+        PyErr_SetString(PyExc_TypeError, "configure_http: open_call must be a ContextVar");
+        return NULL;
+    }
+    if (s_http == NULL) {
+        const char *texts[] = {"http", "http.client", "method", "host", "port", "path", "status", "timeout",
+                               "://", "_tunnel_host", "call_site_at", "in_atomic_block", "", "conns",
+                               "_connections", "settings"};
+        PyObject **strings[] = {&s_http, &s_lib, &s_method, &s_host, &s_port, &s_path, &s_status,
+                                &s_timeout, &s_scheme_sep, &s_tunnel_host, &s_call_site_at,
+                                &s_in_atomic_block, &s_empty, &s_conns, &s_connections_storage,
+                                &s_settings};
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+            *strings[i] = PyUnicode_InternFromString(texts[i]);
+            if (*strings[i] == NULL) {
+                return NULL;
+            }
+        }
+        one = PyLong_FromLong(1);
+        if (one == NULL) {
+            return NULL;
+        }
+    }
+    PyObject **targets[] = {&trace_type, &call_type, &flight_type, &open_call, &trace_globals,
+                            &walk_function, &hosts, &masked, &cleaned_host, &masked_path, &perf_clock,
+                            &for_request, &python_end, &status_code, &atomic_function, &thread_local,
+                            &connections};
+    for (int i = 0; i < 17; i++) {
+        Py_XSETREF(*targets[i], Py_NewRef(o[i]));
+    }
+    Py_RETURN_NONE;
+}
+
+/* True for a non-empty str of ASCII capitals only: a method upper() would give back equal. */
+static int
+is_upper_ascii(PyObject *text)
+{
+    Py_ssize_t n = PyUnicode_GET_LENGTH(text);
+    if (n == 0 || !PyUnicode_IS_ASCII(text)) {
+        return 0;
+    }
+    const Py_UCS1 *chars = PyUnicode_1BYTE_DATA(text);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        if (chars[i] < 'A' || chars[i] > 'Z') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ``cache[key]`` (a new reference), else ``make(argument)``. */
+static PyObject *
+cached(PyObject *cache, PyObject *key, PyObject *make, PyObject *argument)
+{
+    PyObject *value = PyDict_GetItemWithError(cache, key);
+    if (value != NULL) {
+        return Py_NewRef(value);
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallOneArg(make, argument);
+}
+
+/* trace.in_atomic_block(): its common case (this thread's connection objects kept in ``thread_local.conns``
+ * and still current) read here, anything else by calling it; and whatever a test put in its place. */
+static PyObject *
+in_atomic(void)
+{
+    PyObject *function = PyDict_GetItemWithError(trace_globals, s_in_atomic_block);
+    if (function != atomic_function) {
+        if (function == NULL) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError, "async_audit._callsite: no in_atomic_block");
+            }
+            return NULL;
+        }
+        return PyObject_CallNoArgs(function);
+    }
+    PyObject *kept = NULL, *storage = NULL, *aliases = NULL, *result = NULL;
+    if (PyObject_GetOptionalAttr(thread_local, s_conns, &kept) < 0) {
+        return NULL;
+    }
+    if (kept == NULL || !PyTuple_CheckExact(kept) || PyTuple_GET_SIZE(kept) != 3
+        || !PyTuple_CheckExact(PyTuple_GET_ITEM(kept, 2))) {
+        goto python;
+    }
+    if (PyObject_GetOptionalAttr(connections, s_connections_storage, &storage) < 0) {
+        goto done;
+    }
+    if (storage != PyTuple_GET_ITEM(kept, 0)) {
+        goto python;
+    }
+    aliases = PyObject_GetAttr(connections, s_settings);
+    if (aliases == NULL) {
+        goto done;
+    }
+    if (aliases != PyTuple_GET_ITEM(kept, 1)) {
+        goto python;
+    }
+    PyObject *conns = PyTuple_GET_ITEM(kept, 2);
+    result = Py_NewRef(Py_False);
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(conns); i++) {
+        PyObject *flag = PyObject_GetAttr(PyTuple_GET_ITEM(conns, i), s_in_atomic_block);
+        int set = flag == NULL ? -1 : PyObject_IsTrue(flag);
+        Py_XDECREF(flag);
+        if (set != 0) {
+            Py_SETREF(result, set < 0 ? NULL : Py_NewRef(Py_True));
+            break;
+        }
+    }
+    goto done;
+python:
+    result = PyObject_CallNoArgs(function);
+done:
+    Py_XDECREF(kept);
+    Py_XDECREF(storage);
+    Py_XDECREF(aliases);
+    return result;
+}
+
+/* The call for the request, or None when declined (nested in another http call: not counted; past the cap:
+ * counted in dropped); NULL on error. */
+static PyObject *
+new_call(PyObject *trace, PyObject *calls, PyObject *method, PyObject *host, PyObject *port, PyObject *url)
+{
+    PyObject *parent = NULL;
+    if (PyContextVar_Get(open_call, Py_None, &parent) < 0) {
+        return NULL;
+    }
+    PyObject *result = NULL, *cleaned = NULL, *path = NULL, *upper = NULL, *fields = NULL, *site = NULL;
+    PyObject *atomic = NULL, *call = NULL, *now = NULL, *t_ns = NULL;
+    if (parent != Py_None) {
+        Py_ssize_t index = PyLong_AsSsize_t(parent);
+        if (index == -1 && PyErr_Occurred()) {
+            goto done;
+        }
+        PyObject *open = PyList_GetItem(calls, index); /* borrowed; IndexError as calls[parent] would */
+        if (open == NULL) {
+            goto done;
+        }
+        PyObject *kind = Py_IS_TYPE(open, (PyTypeObject *)call_type) ? SLOT(open, call_at[C_KIND]) : NULL;
+        if (kind == NULL) {
+            PyErr_SetString(PyExc_TypeError, "async_audit._callsite: an open call that is not a Call");
+            goto done;
+        }
+        int same = kind == s_http ? 1 : PyObject_RichCompareBool(kind, s_http, Py_EQ);
+        if (same != 0) {
+            result = same < 0 ? NULL : Py_NewRef(Py_None);
+            goto done;
+        }
+    }
+    Py_ssize_t cap = PyLong_AsSsize_t(SLOT(trace, trace_at[T_MAX_CALLS]));
+    if (cap == -1 && PyErr_Occurred()) {
+        goto done;
+    }
+    if (PyList_GET_SIZE(calls) >= cap) {
+        PyObject *dropped = PyNumber_Add(SLOT(trace, trace_at[T_DROPPED]), one);
+        if (dropped != NULL) {
+            set_slot(trace, trace_at[T_DROPPED], dropped);
+            Py_DECREF(dropped);
+            result = Py_NewRef(Py_None);
+        }
+        goto done;
+    }
+    cleaned = cached(hosts, host, cleaned_host, host);
+    if (cleaned == NULL) {
+        goto done;
+    }
+    if (PyUnicode_GET_LENGTH(url) == 0) {
+        path = Py_NewRef(s_empty);
+    }
+    else {
+        Py_hash_t hash = PyObject_Hash(url);
+        PyObject *key = hash == -1 ? NULL : PyLong_FromSsize_t(hash);
+        if (key == NULL) {
+            goto done;
+        }
+        path = cached(masked, key, masked_path, url);
+        Py_DECREF(key);
+        if (path == NULL) {
+            goto done;
+        }
+    }
+    upper = is_upper_ascii(method) ? Py_NewRef(method) : PyObject_CallMethod(method, "upper", NULL);
+    if (upper == NULL) {
+        goto done;
+    }
+    fields = PyTuple_Pack(12, s_method, upper, s_host, cleaned, s_port, port, s_path, path, s_status, Py_None,
+                          s_timeout, Py_None);
+    if (fields == NULL) {
+        goto done;
+    }
+    /* From the putrequest wrapper's caller: the C function runs in the wrapper's frame. */
+    site = walk_from(1);
+    if (site == NULL) {
+        goto done;
+    }
+    atomic = in_atomic();
+    if (atomic == NULL) {
+        goto done;
+    }
+    PyTypeObject *type = (PyTypeObject *)call_type;
+    call = type->tp_alloc(type, 0);
+    if (call == NULL) {
+        goto done;
+    }
+    PyObject *values[C_COUNT] = {
+        trace, s_http, s_lib, PyTuple_GET_ITEM(site, 1), Py_None, Py_None, Py_None, parent, atomic,
+        PyTuple_GET_ITEM(site, 0), Py_None, fields, Py_None,
+    };
+    for (int i = 0; i < C_COUNT; i++) {
+        set_slot(call, call_at[i], values[i]);
+    }
+    /* The clock starts last: the walk is the recorder's cost, not the call's. */
+    now = PyObject_CallNoArgs(perf_clock);
+    t_ns = now == NULL ? NULL : PyNumber_Subtract(now, SLOT(trace, trace_at[T_START_NS]));
+    if (t_ns == NULL) {
+        goto done;
+    }
+    set_slot(call, call_at[C_START_NS], now);
+    set_slot(call, call_at[C_T_NS], t_ns);
+    if (PyList_Append(calls, call) < 0) {
+        goto done;
+    }
+    result = Py_NewRef(call);
+done:
+    Py_XDECREF(parent);
+    Py_XDECREF(cleaned);
+    Py_XDECREF(path);
+    Py_XDECREF(upper);
+    Py_XDECREF(fields);
+    Py_XDECREF(site);
+    Py_XDECREF(atomic);
+    Py_XDECREF(call);
+    Py_XDECREF(now);
+    Py_XDECREF(t_ns);
+    return result;
+}
+
+static PyObject *
+http_begin(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "http_begin(trace, conn, method, url)");
+        return NULL;
+    }
+    if (for_request == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "http_begin: configure_http() first");
+        return NULL;
+    }
+    PyObject *trace = args[0], *conn = args[1], *method = args[2], *url = args[3];
+    PyObject *key = NULL, *tunnel = NULL, *host = NULL, *port = NULL, *call = NULL, *flight = NULL;
+    PyObject *table = NULL, *calls = NULL, *result = NULL;
+    if (modules == NULL || !Py_IS_TYPE(trace, (PyTypeObject *)trace_type) || !PyUnicode_CheckExact(method)
+        || !PyUnicode_CheckExact(url)) {
+        goto python;
+    }
+    /* Someone replaced the walk (a test injecting a fault): theirs is the one to call. */
+    PyObject *site_at = PyDict_GetItemWithError(trace_globals, s_call_site_at);
+    if (site_at != walk_function) {
+        if (PyErr_Occurred()) {
+            return NULL;
+        }
+        goto python;
+    }
+    table = SLOT(trace, trace_at[T_HTTP]);
+    calls = SLOT(trace, trace_at[T_CALLS]);
+    if (table == NULL || (table != Py_None && !PyDict_CheckExact(table)) || calls == NULL
+        || !PyList_CheckExact(calls) || SLOT(trace, trace_at[T_MAX_CALLS]) == NULL
+        || SLOT(trace, trace_at[T_DROPPED]) == NULL || SLOT(trace, trace_at[T_START_NS]) == NULL) {
+        table = calls = NULL;
+        goto python;
+    }
+    /* Held: the Python code called below can let another thread of the request run, and the request's end
+     * replace both (Trace.close, Trace.packed). */
+    Py_INCREF(table);
+    Py_INCREF(calls);
+    key = PyLong_FromVoidPtr(conn);
+    if (key == NULL) {
+        goto done;
+    }
+    if (table != Py_None) {
+        int busy = PyDict_Contains(table, key); /* the connection's earlier request, or opened ahead of it */
+        if (busy < 0) {
+            goto done;
+        }
+        if (busy) {
+            goto python;
+        }
+    }
+    Py_ssize_t n = PyUnicode_GET_LENGTH(url);
+    Py_ssize_t absolute = PyUnicode_Find(url, s_scheme_sep, 0, n < 12 ? n : 12, 1); /* a forwarding proxy */
+    if (absolute == -2) {
+        goto done;
+    }
+    if (absolute >= 0) {
+        goto python;
+    }
+    if (PyObject_GetOptionalAttr(conn, s_tunnel_host, &tunnel) < 0) {
+        goto done;
+    }
+    if (tunnel != NULL && tunnel != Py_None) {
+        int set = PyObject_IsTrue(tunnel);
+        if (set < 0) {
+            goto done;
+        }
+        if (set) {
+            goto python;
+        }
+    }
+    host = PyObject_GetAttr(conn, s_host);
+    if (host == NULL) {
+        goto done;
+    }
+    port = PyObject_GetAttr(conn, s_port);
+    if (port == NULL) {
+        goto done;
+    }
+    if (!PyUnicode_CheckExact(host) || !PyLong_CheckExact(port)) {
+        goto python;
+    }
+    call = new_call(trace, calls, method, host, port, url);
+    if (call == NULL) {
+        goto done;
+    }
+    if (table == Py_None) {
+        Py_SETREF(table, PyDict_New());
+        if (table == NULL) {
+            goto done;
+        }
+        set_slot(trace, trace_at[T_HTTP], table);
+    }
+    PyTypeObject *type = (PyTypeObject *)flight_type;
+    flight = type->tp_alloc(type, 0);
+    if (flight == NULL) {
+        goto done;
+    }
+    PyObject *values[F_COUNT] = {conn, table, call, Py_True, Py_False, Py_False};
+    for (int i = 0; i < F_COUNT; i++) {
+        set_slot(flight, flight_at[i], values[i]);
+    }
+    if (PyDict_SetItem(table, key, flight) < 0) {
+        goto done;
+    }
+    result = Py_NewRef(flight);
+    goto done;
+python:
+    result = PyObject_Vectorcall(for_request, args, 4, NULL);
+done:
+    Py_XDECREF(table);
+    Py_XDECREF(calls);
+    Py_XDECREF(key);
+    Py_XDECREF(tunnel);
+    Py_XDECREF(host);
+    Py_XDECREF(port);
+    Py_XDECREF(call);
+    Py_XDECREF(flight);
+    return result;
+}
+
+static PyObject *
+http_end(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "http_end(in_flight, exc, status, timeout)");
+        return NULL;
+    }
+    if (python_end == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "http_end: configure_http() first");
+        return NULL;
+    }
+    PyObject *now = PyObject_CallNoArgs(perf_clock);
+    if (now == NULL) {
+        return NULL;
+    }
+    PyObject *flight = args[0], *exc = args[1], *status = args[2], *timeout = args[3];
+    PyObject *result = NULL, *key = NULL, *code = NULL, *fields = NULL;
+    PyObject *call = Py_IS_TYPE(flight, (PyTypeObject *)flight_type) ? SLOT(flight, flight_at[F_CALL]) : NULL;
+    PyObject *table = call == NULL ? NULL : SLOT(flight, flight_at[F_TABLE]);
+    PyObject *conn = call == NULL ? NULL : SLOT(flight, flight_at[F_CONN]);
+    PyObject *done = call == NULL ? NULL : SLOT(flight, flight_at[F_DONE]);
+    if (exc != Py_None || timeout == Py_False || call == NULL || table == NULL || !PyDict_CheckExact(table)
+        || conn == NULL || done == NULL
+        || (call != Py_None
+            && (!Py_IS_TYPE(call, (PyTypeObject *)call_type) || SLOT(call, call_at[C_TOKEN]) != Py_None
+                || SLOT(call, call_at[C_TRACE]) == NULL || SLOT(call, call_at[C_FIELDS]) == NULL
+                || !PyTuple_CheckExact(SLOT(call, call_at[C_FIELDS]))))) {
+        Py_DECREF(now);
+        return PyObject_Vectorcall(python_end, args, 4, NULL);
+    }
+    key = PyLong_FromVoidPtr(conn);
+    if (key == NULL) {
+        goto done;
+    }
+    PyObject *current = PyDict_GetItemWithError(table, key);
+    if (current == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    if (current == flight && PyDict_DelItem(table, key) < 0) {
+        goto done;
+    }
+    if (done == Py_True || call == Py_None) {
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    set_slot(flight, flight_at[F_DONE], Py_True);
+    code = PyLong_CheckExact(status) ? Py_NewRef(status) : PyObject_CallOneArg(status_code, status);
+    if (code == NULL) {
+        goto done;
+    }
+    PyObject *trace = SLOT(call, call_at[C_TRACE]);
+    PyObject *closed = Py_IS_TYPE(trace, (PyTypeObject *)trace_type) ? SLOT(trace, trace_at[T_CLOSED]) : NULL;
+    if (closed == NULL) {
+        PyErr_SetString(PyExc_TypeError, "async_audit._callsite: a call's trace is not a Trace");
+        goto done;
+    }
+    if (closed == Py_True) { /* the record may be being built on the writer thread */
+        result = Py_NewRef(Py_None);
+        goto done;
+    }
+    PyObject *old = SLOT(call, call_at[C_FIELDS]);
+    Py_ssize_t size = PyTuple_GET_SIZE(old);
+    fields = PyTuple_New(size + 4);
+    if (fields == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < size; i++) {
+        PyTuple_SET_ITEM(fields, i, Py_NewRef(PyTuple_GET_ITEM(old, i)));
+    }
+    PyTuple_SET_ITEM(fields, size, Py_NewRef(s_status));
+    PyTuple_SET_ITEM(fields, size + 1, Py_NewRef(code));
+    PyTuple_SET_ITEM(fields, size + 2, Py_NewRef(s_timeout));
+    PyTuple_SET_ITEM(fields, size + 3, Py_NewRef(timeout));
+    set_slot(call, call_at[C_FIELDS], fields);
+    set_slot(call, call_at[C_END_NS], now);
+    result = Py_NewRef(Py_None);
+done:
+    Py_DECREF(now);
+    Py_XDECREF(key);
+    Py_XDECREF(code);
+    Py_XDECREF(fields);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "Set the caches and callbacks the walk reads."},
     {"clear", clear, METH_NOARGS, "Forget every entry: call it whenever the caches are emptied or edited."},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, "(frames, via) from the frame depth levels out."},
+    {"configure_http", configure_http, METH_VARARGS, "Set what http_begin and http_end read and fall back on."},
+    {"http_begin", (PyCFunction)(void (*)(void))http_begin, METH_FASTCALL, "_for_request's common case."},
+    {"http_end", (PyCFunction)(void (*)(void))http_end, METH_FASTCALL, "_end's common case."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -13,3 +13,25 @@ def configure(
 ) -> None: ...
 def clear() -> None: ...
 def walk(depth: int, /) -> tuple[tuple[Any, ...], str | None]: ...
+def configure_http(
+    trace_type: type,
+    call_type: type,
+    flight_type: type,
+    open_call: Any,
+    trace_globals: dict[str, Any],
+    walk: Callable[[int], tuple[tuple[Any, ...], str | None]],
+    hosts: dict[str, str],
+    masked: dict[int, str],
+    cleaned_host: Callable[[str], str],
+    masked_path: Callable[[str], str],
+    clock: Callable[[], int],
+    for_request: Callable[..., Any],
+    end: Callable[..., None],
+    status_code: Callable[[Any], int | None],
+    in_atomic_block: Callable[[], bool],
+    thread_local: Any,
+    connections: Any,
+    /,
+) -> None: ...
+def http_begin(trace: Any, conn: Any, method: Any, url: Any, /) -> Any: ...
+def http_end(in_flight: Any, exc: BaseException | None, status: Any, timeout: Any, /) -> None: ...

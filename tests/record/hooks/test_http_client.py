@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import http.client
 import json
+import os
 import socket
 from types import SimpleNamespace
 from typing import Any
@@ -15,7 +16,8 @@ import urllib3
 from django.test import Client, override_settings
 
 import async_audit.record.trace
-from async_audit.record.hooks import _http, _instances, install_hooks
+from async_audit.record import frames
+from async_audit.record.hooks import _http, _instances, http_client, install_hooks
 from async_audit.record.hooks._http import cleaned_host, masked_path, seconds
 from async_audit.record.hooks.base import MARKER
 from async_audit.record.recorder import finish_trace, start_trace
@@ -24,6 +26,47 @@ from async_audit.testing import capture_records
 from tests.record.hooks.conftest import BODY, FakeApi, assert_private, call_line, fetch, http_calls
 
 MASKED = "/ok/v1/customers/{id}/contacts/{id}/{id}"
+
+try:
+    from async_audit.record import _callsite
+except ImportError:  # not built: the Python path is still tested
+    _callsite = None
+
+# The hook's two paths: the common case in C (_callsite.c) where it is built, and Python.
+_PATHS: dict[str, tuple[Any, Any]] = {"python": (http_client._for_request, http_client._end)}
+if http_client._begin is not http_client._for_request:
+    _PATHS["c"] = (http_client._begin, http_client._finish)
+
+
+@pytest.fixture(autouse=True, params=sorted(_PATHS))
+def http_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every test here runs through each path, which must record the same."""
+    begin, finish = _PATHS[request.param]
+    monkeypatch.setattr(http_client, "_begin", begin)
+    monkeypatch.setattr(http_client, "_finish", finish)
+    return str(request.param)
+
+
+def test_the_c_path_is_used_where_the_c_walk_is() -> None:
+    if os.environ.get("ASYNC_AUDIT_PURE_PYTHON"):
+        pytest.skip("ASYNC_AUDIT_PURE_PYTHON is set")
+    assert _callsite is not None and frames.call_site_at is _callsite.walk
+    assert _PATHS["c"] == (_callsite.http_begin, _callsite.http_end)
+
+
+def test_a_c_path_that_cannot_be_set_up_leaves_the_hook_in_python(
+    monkeypatch: pytest.MonkeyPatch, internal_errors: Any
+) -> None:
+    if _callsite is None or frames.call_site_at is not _callsite.walk:
+        pytest.skip("the C walk is not in use")
+
+    def configure_http(*args: Any) -> None:
+        raise TypeError("configure_http() takes other arguments")
+
+    monkeypatch.setattr(_callsite, "configure_http", configure_http)
+    assert http_client._fast_path() == (http_client._for_request, http_client._end)
+    assert [str(error) for error in internal_errors] == ["configure_http() takes other arguments"]
+    internal_errors.clear()
 
 
 def _only_call(records: list[dict[str, Any]]) -> dict[str, Any]:
@@ -391,3 +434,36 @@ def test_masked_path_cache_keeps_no_identifier() -> None:
     assert "dora" not in held and "77123" not in held
     assert cleaned_host("user:pw@API.Example.com:443") == "api.example.com"
     assert "pw" not in repr(_http._hosts)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_call_inside_an_atomic_block_is_marked_atomic(fake_api: FakeApi) -> None:
+    from asgiref.local import Local
+    from django.db import connections, transaction
+
+    def atomic_flags() -> list[bool]:
+        trace, _ = start_trace("GET", "/", "wsgi")
+        assert trace is not None
+        token = current_trace.set(trace)
+        try:
+            with capture_records() as records:
+                with transaction.atomic():
+                    requests.get(f"http://127.0.0.1:{fake_api.port}/ok/in", timeout=2)
+                requests.get(f"http://127.0.0.1:{fake_api.port}/ok/out", timeout=2)
+                current_trace.reset(token)
+                token = None
+                finish_trace(trace, True, SimpleNamespace(method="GET", resolver_match=None), 200)
+        finally:
+            if token is not None:
+                current_trace.reset(token)
+        return [call["atomic"] for call in http_calls(records)]
+
+    assert atomic_flags() == [True, False]
+    # The handler's connections replaced (as tests that swap them do): the kept objects are not read.
+    saved = connections._connections  # type: ignore[attr-defined]
+    connections._connections = Local(connections.thread_critical)  # type: ignore[attr-defined]
+    try:
+        assert atomic_flags() == [True, False]
+    finally:
+        connections.close_all()
+        connections._connections = saved  # type: ignore[attr-defined]

@@ -27,12 +27,18 @@ from __future__ import annotations
 import functools
 import http.client
 import sys
+import time
 from collections.abc import Callable, Iterator
 from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db import connections
+
+from async_audit.record import frames
+from async_audit.record import trace as trace_module
 from async_audit.record.guard import guarded, report_internal_error
+from async_audit.record.hooks import _http
 from async_audit.record.hooks._http import (
     begin_http,
     cleaned_host,
@@ -217,7 +223,7 @@ def _wrap_putrequest(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, method, url, *args, **kwargs)
         in_flight = None
         try:
-            in_flight = _for_request(trace, self, method, url)
+            in_flight = _begin(trace, self, method, url)
         except Exception as error:  # the recorder's own: reported, never raised into the site
             report_internal_error(error)
         try:
@@ -275,8 +281,9 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def getresponse(self: Any, *args: Any, **kwargs: Any) -> Any:
         trace = current_trace.get()
-        in_flight = None if trace is None else _in_flight(trace, self)
-        if in_flight is None:
+        table = None if trace is None else trace.http  # _in_flight() written out: once per request
+        in_flight = None if table is None else table.get(id(self))
+        if in_flight is None or in_flight.conn is not self:
             return original(self, *args, **kwargs)
         timeout = None
         try:
@@ -291,7 +298,10 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         except BaseException as exc:
             _end(in_flight, exc, None, timeout)
             raise
-        _end(in_flight, None, getattr(response, "status", None), timeout)
+        try:
+            _finish(in_flight, None, getattr(response, "status", None), timeout)
+        except Exception as error:  # the recorder's own: reported, never raised into the site
+            report_internal_error(error)
         return response
 
     return getresponse
@@ -308,6 +318,43 @@ def _wrap_close(original: Callable[..., Any]) -> Callable[..., Any]:
         return original(self, *args, **kwargs)
 
     return close
+
+
+def _fast_path() -> tuple[Callable[..., Any], Callable[..., Any]]:
+    """``_for_request`` and ``_end`` as the wrappers call them: the C versions of their common case
+    (``_callsite.c``, which hands every other case back to these) where the C walk is in use, else these."""
+    if frames.call_site_at is frames._python_call_site_at:
+        return _for_request, _end
+    try:
+        from async_audit.record import _callsite
+
+        _callsite.configure_http(
+            Trace,
+            Call,
+            _InFlight,
+            trace_module._open_call,
+            vars(trace_module),
+            frames.call_site_at,
+            _http._hosts,
+            _http._masked,
+            cleaned_host,
+            masked_path,
+            time.perf_counter_ns,
+            _for_request,
+            _end,
+            status_code,
+            trace_module.in_atomic_block,
+            trace_module._thread,
+            connections,
+        )
+    except Exception as error:  # a module built from other sources: Python, never a broken import
+        report_internal_error(error)
+        return _for_request, _end
+    return _callsite.http_begin, _callsite.http_end
+
+
+# Module globals, read by the wrappers at each call (tests switch them to compare the two).
+_begin, _finish = _fast_path()
 
 
 def _subclasses(cls: type) -> Iterator[type]:
