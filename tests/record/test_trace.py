@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
+from contextlib import contextmanager
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from async_audit.record.sink import build_record
+from async_audit.record import trace
+from async_audit.record.sink import _encoders, build_record
 from async_audit.record.trace import FORMAT_VERSION, encode_request
 
 # Every kind of text a site can put into a record: quotes, backslashes, control characters, non-ASCII.
@@ -162,6 +166,75 @@ def test_the_line_is_json_and_holds_the_record_the_format_defines(
     assert same(json.loads(line), reference(packed, counts))
 
 
+# The writer's encoder: in C (_callsite.c) where the C walk is in use, else encode_request itself.
+in_c = _encoders["request"] is not encode_request
+
+
+@contextmanager
+def c_encoder_handing_back_to(handed_back: list[tuple[Any, ...]]) -> Iterator[Any]:
+    """The C encoder, with what it hands back to Python noted in ``handed_back``."""
+    from async_audit.record import _callsite
+
+    def python(packed: tuple[Any, ...], counts: tuple[int, int, int]) -> str:
+        handed_back.append(packed)
+        return encode_request(packed, counts)
+
+    _callsite.configure_encoder(
+        trace._VERSION,
+        trace._NO_QUERIES,
+        trace._requests,
+        trace._counters,
+        trace._calls,
+        trace._call_parts,
+        trace._string,
+        trace.random.getrandbits,
+        python,
+    )
+    try:
+        yield _callsite.encode_request
+    finally:
+        trace._fast_encoder()  # configured again as the module configures it
+
+
+@settings(max_examples=300, deadline=None)
+@given(packed_requests(), st.tuples(ints, ints, ints))
+def test_the_c_encoder_writes_the_same_line_without_handing_it_back(
+    packed: tuple[Any, ...], counts: tuple[int, int, int]
+) -> None:
+    if not in_c:
+        return  # the writer uses encode_request: the test above is the whole story
+    handed_back: list[tuple[Any, ...]] = []
+    with c_encoder_handing_back_to(handed_back) as encode:
+        line = encode(packed, counts)
+    assert line == encode_request(packed, counts)
+    assert handed_back == []  # every figure of these records is within what the C encoder takes
+
+
+def test_the_c_encoder_hands_back_what_it_does_not_expect() -> None:
+    if not in_c:
+        pytest.skip("the C encoder is not in use")
+    call = ("http", "x", None, 1, 1, 2, None, False, (), None, ())
+    head = ("request", "a" * 16, 1_700_000_000_000_000_000)
+    tail = (5_000_000, None, None, "h", 1, "wsgi", "GET", "", "v", 200, 0, 0, 0)
+    odd = [
+        (*head, 2**70, *tail, call),  # a clock reading past 2**60
+        (*head, 0, *tail, ("http",)),  # a call of another shape
+        (*head, 0, *tail, call[:3] + (1.5,) + call[4:]),  # a timing that is a float
+    ]
+
+    def outcome(encode: Any, packed: tuple[Any, ...]) -> Any:
+        try:
+            return encode(packed, (0, 0, 0))
+        except Exception as error:  # noqa: BLE001 - the same error, from either
+            return type(error)
+
+    handed_back: list[tuple[Any, ...]] = []
+    with c_encoder_handing_back_to(handed_back) as encode:
+        for packed in odd:
+            assert outcome(encode, packed) == outcome(encode_request, packed)
+    assert handed_back == odd
+
+
 def test_a_request_without_an_id_gets_one_and_captures_read_the_line_back() -> None:
     packed = (
         "request",
@@ -186,3 +259,18 @@ def test_a_request_without_an_id_gets_one_and_captures_read_the_line_back() -> N
     assert len(record["id"]) == 16 and int(record["id"], 16) >= 0
     assert record["route"] == "" and record["cpu_ms"] is None and record["ms"] == 2.0 and record["ts"] == 1.5
     assert record["lost"] == {"queue": 0, "write": 0} and record["unsampled"] == 0
+
+
+@pytest.mark.parametrize(
+    "ns",
+    [0, 1, 499, 500, 501, 999, 999_500, 1_000_499, 1_000_500, 123_456_789_500, -1, -400, -500, -501, -1500],
+)
+def test_both_encoders_round_milliseconds_alike(ns: int) -> None:
+    # Ties at half a microsecond round away from zero (reference() above says so); drawn values rarely
+    # land on one.
+    call = ("http", "x", None, 7_000_500, 10, 10 + ns, None, False, (), None, ())
+    packed = ("request", "a" * 16, 1_700_000_000_000_000_500, 0, ns, 0, ns, "h", 1, "wsgi", "GET", "", "v")
+    packed += (200, 1, ns, 0, call)
+    line = _encoders["request"](packed, (0, 0, 0))
+    assert line == encode_request(packed, (0, 0, 0))
+    assert same(json.loads(line), reference(packed, (0, 0, 0)))

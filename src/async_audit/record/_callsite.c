@@ -1,5 +1,6 @@
 /* The call-site walk of async_audit.record.frames, in C: the recorder's main cost per recorded call. Also the
- * common case of the http.client hook (see "The http.client hook's common case" below).
+ * common case of the http.client hook, and the writer's encoding of a request's record (see the sections
+ * below).
  *
  * Optional. When this module is not built (no C compiler where the package was installed, or a Python it does
  * not support), frames.py walks in Python with the same result. The classification stays in Python: this
@@ -984,6 +985,345 @@ done:
     return result;
 }
 
+/* ---- A request's JSON line (async_audit.record.trace.encode_request) ----------------------------------
+ *
+ *   configure_encoder(version, no_queries, requests, counters, calls, call_parts, string, getrandbits,
+ *                     python_encode)
+ *   encode_request(packed, counts) -> str
+ *
+ * trace.encode_request's line, written here on the writer thread: the same memo dictionaries (their
+ * __missing__ makes an entry in Python), the same string encoder, the same rounding. A record holding
+ * anything the Python function does not expect of the recorder's own figures (a number past 2**60, a timing
+ * that is not an int, a call that is not an 11-tuple; the wall clock may be any int64) is handed to it
+ * whole.
+ */
+static PyObject *e_version, *e_no_queries, *e_requests, *e_counters, *e_calls, *e_call_parts, *e_string,
+    *e_getrandbits, *e_python, *e_sixty_four, *e_empty, *e_comma;
+
+static PyObject *
+configure_encoder(PyObject *self, PyObject *args)
+{
+    PyObject *o[9];
+    if (!PyArg_ParseTuple(args, "UUOOOOOOO:configure_encoder", &o[0], &o[1], &o[2], &o[3], &o[4], &o[5], &o[6],
+                          &o[7], &o[8])) {
+        return NULL;
+    }
+    if (e_sixty_four == NULL) {
+        e_sixty_four = PyLong_FromLong(64);
+        e_empty = PyUnicode_InternFromString("");
+        e_comma = PyUnicode_InternFromString(",");
+        if (e_sixty_four == NULL || e_empty == NULL || e_comma == NULL) {
+            return NULL;
+        }
+    }
+    PyObject **targets[] = {&e_version, &e_no_queries, &e_requests, &e_counters, &e_calls, &e_call_parts,
+                            &e_string, &e_getrandbits, &e_python};
+    for (int i = 0; i < 9; i++) {
+        Py_XSETREF(*targets[i], Py_NewRef(o[i]));
+    }
+    Py_RETURN_NONE;
+}
+
+#define E_LIMIT ((long long)1 << 60) /* 36 years of nanoseconds: sums of three cannot overflow */
+
+/* An int the recorder wrote (a clock reading, a count) as a C number within ``limit``; 0 for anything else
+ * (no error set). */
+static int
+int_within(PyObject *value, long long *out, long long limit)
+{
+    if (!PyLong_CheckExact(value)) {
+        return 0;
+    }
+    int overflow = 0;
+    long long n = PyLong_AsLongLongAndOverflow(value, &overflow);
+    if (overflow || (n == -1 && PyErr_Occurred()) || n >= limit || n <= -limit) {
+        PyErr_Clear();
+        return 0;
+    }
+    *out = n;
+    return 1;
+}
+
+static inline int
+small_int(PyObject *value, long long *out)
+{
+    return int_within(value, out, E_LIMIT);
+}
+
+/* ``value`` in decimal, at least ``width`` digits (zeros in front), into ``out``; returns the length.
+ * snprintf took 800 instructions a number. */
+static int
+put_decimal(char *out, unsigned long long value, int width)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    while (n < width) {
+        digits[n++] = '0';
+    }
+    for (int i = 0; i < n; i++) {
+        out[i] = digits[n - 1 - i];
+    }
+    return n;
+}
+
+/* trace._millis(ns) into ``out``: milliseconds to three decimals, half a microsecond rounded away from zero;
+ * returns the length (at most 24). */
+static int
+millis(char *out, long long ns)
+{
+    int n = 0;
+    if (ns < 0) {
+        out[n++] = '-';
+        ns = -ns;
+    }
+    unsigned long long micros = ((unsigned long long)ns + 500) / 1000;
+    n += put_decimal(out + n, micros / 1000, 1);
+    out[n++] = '.';
+    return n + put_decimal(out + n, micros % 1000, 3);
+}
+
+/* ``text`` (no terminating zero) into ``out``; returns its length. */
+static inline int
+put_text(char *out, const char *text)
+{
+    int n = 0;
+    while (text[n] != '\0') {
+        out[n] = text[n];
+        n++;
+    }
+    return n;
+}
+
+/* Append an ASCII text to ``pieces``. */
+static int
+add_text(PyObject *pieces, const char *text, Py_ssize_t size)
+{
+    PyObject *piece = PyUnicode_FromStringAndSize(text, size);
+    if (piece == NULL) {
+        return -1;
+    }
+    int status = PyList_Append(pieces, piece);
+    Py_DECREF(piece);
+    return status;
+}
+
+static int
+add_object(PyObject *pieces, PyObject *piece)
+{
+    if (!PyUnicode_Check(piece)) {
+        PyErr_SetString(PyExc_TypeError, "async_audit._callsite: a memoised piece that is not a str");
+        return -1;
+    }
+    return PyList_Append(pieces, piece);
+}
+
+/* ``memo[key]`` (a new reference): the memo's __missing__ makes what it lacks. */
+static PyObject *
+memo_get(PyObject *memo, PyObject *key)
+{
+    return key == NULL ? NULL : PyObject_GetItem(memo, key);
+}
+
+/* One call's JSON into ``pieces``; 0 when it is not what the recorder makes (the caller hands the record to
+ * Python), -1 on error. */
+static int
+add_call(PyObject *pieces, PyObject *call, long long request_start, long long close_ns)
+{
+    if (!PyTuple_CheckExact(call) || PyTuple_GET_SIZE(call) != 11) {
+        return 0;
+    }
+    PyObject **f = ((PyTupleObject *)call)->ob_item;
+    /* kind, lib, via, t_ns, start, end, parent, atomic, frames, error, fields */
+    long long t_ns, start = 0, end = 0, ms_ns;
+    if (!small_int(f[3], &t_ns)) {
+        return 0;
+    }
+    PyObject *error = f[9];
+    if (f[5] == Py_None) {
+        ms_ns = close_ns - request_start - t_ns;
+        if (error == Py_None || (PyUnicode_Check(error) && PyUnicode_GET_LENGTH(error) == 0)) {
+            error = NULL; /* "Unfinished", made below */
+        }
+    }
+    else {
+        if (!small_int(f[4], &start) || !small_int(f[5], &end)) {
+            return 0;
+        }
+        ms_ns = end - start;
+    }
+    if (error != NULL && error != Py_None && !PyUnicode_Check(error)) {
+        return 0; /* ``error or "Unfinished"`` of something else: Python's to judge */
+    }
+    PyObject *unfinished = error == NULL ? PyUnicode_FromString("Unfinished") : NULL;
+    if (error == NULL && unfinished == NULL) {
+        return -1;
+    }
+    PyObject *key = PyTuple_Pack(8, f[0], f[1], f[2], f[6], f[7], f[8], error == NULL ? unfinished : error,
+                                 f[10]);
+    Py_XDECREF(unfinished);
+    if (key == NULL) {
+        return -1;
+    }
+    PyObject *parts = PyObject_GetItem(e_calls, key);
+    if (parts == NULL && PyErr_ExceptionMatches(PyExc_TypeError)) {
+        PyErr_Clear(); /* unhashable: encoded afresh */
+        parts = PyObject_CallOneArg(e_call_parts, key);
+    }
+    Py_DECREF(key);
+    if (parts == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(parts) || PyTuple_GET_SIZE(parts) != 2) {
+        Py_DECREF(parts);
+        PyErr_SetString(PyExc_TypeError, "async_audit._callsite: a call's parts are not (head, tail)");
+        return -1;
+    }
+    char buffer[128];
+    int n = put_text(buffer, "\"t\":");
+    n += millis(buffer + n, t_ns);
+    n += put_text(buffer + n, ",\"ms\":");
+    n += millis(buffer + n, ms_ns);
+    buffer[n++] = ',';
+    int status = add_object(pieces, PyTuple_GET_ITEM(parts, 0)) < 0 || add_text(pieces, buffer, n) < 0
+                         || add_object(pieces, PyTuple_GET_ITEM(parts, 1)) < 0
+                     ? -1
+                     : 1;
+    Py_DECREF(parts);
+    return status;
+}
+
+static PyObject *
+encode_request(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "encode_request(packed, counts)");
+        return NULL;
+    }
+    if (e_python == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "encode_request: configure_encoder() first");
+        return NULL;
+    }
+    PyObject *packed = args[0], *counts = args[1];
+    if (!PyTuple_CheckExact(packed) || PyTuple_GET_SIZE(packed) < 17) {
+        return PyObject_Vectorcall(e_python, args, 2, NULL);
+    }
+    PyObject **p = ((PyTupleObject *)packed)->ob_item;
+    /* _, id, ts_ns, start, end, cpu_start, cpu_end, host, pid, proto, method, route, view, status, db_n,
+     * db_ns, dropped, calls... */
+    long long ts_ns, start, end, cpu_start = 0, cpu_end = 0, db_n, db_ns;
+    int cpu = p[5] != Py_None && p[6] != Py_None;
+    if (!int_within(p[2], &ts_ns, LLONG_MAX) || ts_ns < 0 || !small_int(p[3], &start) || !small_int(p[4], &end)
+        || (cpu && (!small_int(p[5], &cpu_start) || !small_int(p[6], &cpu_end))) || !small_int(p[14], &db_n)
+        || !small_int(p[15], &db_ns)) {
+        return PyObject_Vectorcall(e_python, args, 2, NULL);
+    }
+    PyObject *pieces = PyList_New(0), *id_json = NULL, *where = NULL, *counted = NULL, *key = NULL;
+    PyObject *result = NULL;
+    if (pieces == NULL) {
+        return NULL;
+    }
+    char buffer[192];
+    int n;
+    if (p[1] == Py_None) { /* drawn here: sixteen hex digits */
+        PyObject *bits = PyObject_CallOneArg(e_getrandbits, e_sixty_four);
+        if (bits == NULL) {
+            goto done;
+        }
+        unsigned long long value = PyLong_AsUnsignedLongLong(bits);
+        Py_DECREF(bits);
+        if (value == (unsigned long long)-1 && PyErr_Occurred()) {
+            goto done;
+        }
+        static const char hex[] = "0123456789abcdef";
+        buffer[0] = buffer[17] = '"';
+        for (int i = 16; i >= 1; i--, value >>= 4) {
+            buffer[i] = hex[value & 15];
+        }
+        id_json = PyUnicode_FromStringAndSize(buffer, 18);
+    }
+    else {
+        id_json = PyObject_CallOneArg(e_string, p[1]);
+    }
+    if (id_json == NULL || add_object(pieces, e_version) < 0 || add_object(pieces, id_json) < 0) {
+        goto done;
+    }
+    n = put_text(buffer, ",\"ts\":");
+    n += put_decimal(buffer + n, (unsigned long long)(ts_ns / 1000 / 1000000), 1);
+    buffer[n++] = '.';
+    n += put_decimal(buffer + n, (unsigned long long)(ts_ns / 1000 % 1000000), 6);
+    buffer[n++] = ',';
+    if (add_text(pieces, buffer, n) < 0) {
+        goto done;
+    }
+    key = PyTuple_Pack(7, p[7], p[8], p[9], p[10], p[11], p[12], p[13]);
+    where = memo_get(e_requests, key);
+    Py_CLEAR(key);
+    if (where == NULL || add_object(pieces, where) < 0) {
+        goto done;
+    }
+    n = put_text(buffer, "\"ms\":");
+    n += millis(buffer + n, end - start);
+    n += put_text(buffer + n, ",\"cpu_ms\":");
+    n += cpu ? millis(buffer + n, cpu_end - cpu_start) : put_text(buffer + n, "null");
+    n += put_text(buffer + n, ",\"db\":");
+    if (add_text(pieces, buffer, n) < 0) {
+        goto done;
+    }
+    if (db_n == 0 && db_ns == 0) {
+        if (add_object(pieces, e_no_queries) < 0) {
+            goto done;
+        }
+    }
+    else {
+        n = put_text(buffer, "{\"n\":");
+        if (db_n < 0) {
+            buffer[n++] = '-';
+        }
+        n += put_decimal(buffer + n, (unsigned long long)(db_n < 0 ? -db_n : db_n), 1);
+        n += put_text(buffer + n, ",\"ms\":");
+        n += millis(buffer + n, db_ns);
+        buffer[n++] = '}';
+        if (add_text(pieces, buffer, n) < 0) {
+            goto done;
+        }
+    }
+    key = PyTuple_Pack(2, p[16], counts);
+    counted = memo_get(e_counters, key);
+    Py_CLEAR(key);
+    if (add_text(pieces, ",", 1) < 0 || counted == NULL || add_object(pieces, counted) < 0) {
+        goto done;
+    }
+    for (Py_ssize_t i = 17; i < PyTuple_GET_SIZE(packed); i++) {
+        if (i > 17 && add_object(pieces, e_comma) < 0) {
+            goto done;
+        }
+        int status = add_call(pieces, p[i], start, end);
+        if (status < 0) {
+            goto done;
+        }
+        if (status == 0) {
+            Py_SETREF(pieces, NULL);
+            result = PyObject_Vectorcall(e_python, args, 2, NULL);
+            goto done;
+        }
+    }
+    if (add_text(pieces, "]}", 2) < 0) {
+        goto done;
+    }
+    result = PyUnicode_Join(e_empty, pieces);
+done:
+    Py_XDECREF(pieces);
+    Py_XDECREF(id_json);
+    Py_XDECREF(where);
+    Py_XDECREF(counted);
+    Py_XDECREF(key);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", configure, METH_VARARGS, "Set the caches and callbacks the walk reads."},
     {"clear", clear, METH_NOARGS, "Forget every entry: call it whenever the caches are emptied or edited."},
@@ -991,6 +1331,8 @@ static PyMethodDef methods[] = {
     {"configure_http", configure_http, METH_VARARGS, "Set what http_begin and http_end read and fall back on."},
     {"http_begin", (PyCFunction)(void (*)(void))http_begin, METH_FASTCALL, "_for_request's common case."},
     {"http_end", (PyCFunction)(void (*)(void))http_end, METH_FASTCALL, "_end's common case."},
+    {"configure_encoder", configure_encoder, METH_VARARGS, "Set what encode_request reads and falls back on."},
+    {"encode_request", (PyCFunction)(void (*)(void))encode_request, METH_FASTCALL, "A request's JSON line."},
     {NULL, NULL, 0, NULL},
 };
 

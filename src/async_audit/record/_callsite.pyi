@@ -35,3 +35,16 @@ def configure_http(
 ) -> None: ...
 def http_begin(trace: Any, conn: Any, method: Any, url: Any, /) -> Any: ...
 def http_end(in_flight: Any, exc: BaseException | None, status: Any, timeout: Any, /) -> None: ...
+def configure_encoder(
+    version: str,
+    no_queries: str,
+    requests: dict[Any, str],
+    counters: dict[Any, str],
+    calls: dict[Any, tuple[str, str]],
+    call_parts: Callable[[tuple[Any, ...]], tuple[str, str]],
+    string: Callable[[str], str],
+    getrandbits: Callable[[int], int],
+    python_encode: Callable[[tuple[Any, ...], tuple[int, int, int]], str],
+    /,
+) -> None: ...
+def encode_request(packed: tuple[Any, ...], counts: tuple[int, int, int], /) -> str: ...
