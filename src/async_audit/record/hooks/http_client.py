@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import functools
 import http.client
+import socket
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -54,6 +55,12 @@ from async_audit.record.trace import Call, Trace, current_trace
 # ``guarded()`` does, without its two method calls: this runs several times for every request.
 LIB = "http.client"
 _HTTPS = getattr(http.client, "HTTPSConnection", None)  # absent when Python was built without ssl
+try:
+    import ssl
+
+    _SOCKETS: tuple[type, ...] = (socket.socket, ssl.SSLSocket)
+except ImportError:  # Python built without ssl
+    _SOCKETS = (socket.socket,)
 
 
 class _InFlight:
@@ -287,7 +294,9 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
             return original(self, *args, **kwargs)
         timeout = None
         try:
-            timeout = _timeout_in_force(self)
+            # _timeout_in_force() for a real socket, written out: once per request.
+            sock = getattr(self, "sock", None)
+            timeout = sock.gettimeout() if type(sock) in _SOCKETS else _timeout_in_force(self)
             # Taken out of the table first: getresponse closes a connection the server will close, and that
             # close must not end this call without its status.
             del in_flight.table[id(self)]
