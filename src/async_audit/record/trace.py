@@ -37,7 +37,7 @@ from typing import Any
 
 from django.db import connections
 
-from async_audit.record import frames
+from async_audit.record import frames as frames_module
 from async_audit.record.frames import call_site_at
 from async_audit.record.guard import report_internal_error
 from async_audit.record.sink import PackedEncoder, encode_json, register_encoder
@@ -303,7 +303,7 @@ def _value(value: Any) -> str:
 def _fast_encoder() -> PackedEncoder:
     """``encode_request`` as the writer calls it: in C (``_callsite.c``, the same line from the same memos,
     which hands back to this function anything it does not expect) where the C walk is in use, else this."""
-    if frames.call_site_at is frames._python_call_site_at:
+    if frames_module.call_site_at is frames_module._python_call_site_at:
         return encode_request
     try:
         from async_audit.record import _callsite

@@ -295,7 +295,7 @@ def _wrap_getresponse(original: Callable[..., Any]) -> Callable[..., Any]:
         timeout = None
         try:
             # _timeout_in_force() for a real socket, written out: once per request.
-            sock = getattr(self, "sock", None)
+            sock: Any = getattr(self, "sock", None)
             timeout = sock.gettimeout() if type(sock) in _SOCKETS else _timeout_in_force(self)
             # Taken out of the table first: getresponse closes a connection the server will close, and that
             # close must not end this call without its status.
