@@ -5,10 +5,10 @@ from __future__ import annotations
 import threading
 
 import pytest
-from asgiref.local import Local
-from django.db import connections, transaction
+from django.db import transaction
 
 from async_audit.record.trace import in_atomic_block
+from tests.record.conftest import close_this_threads_connections, replaced_connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def test_another_threads_atomic_block_is_not_this_threads() -> None:
                 inside.set()
                 release.wait(5)
         finally:
-            connections.close_all()
+            close_this_threads_connections()
 
     thread = threading.Thread(target=other)
     thread.start()
@@ -50,13 +50,7 @@ def test_another_threads_atomic_block_is_not_this_threads() -> None:
 
 def test_replaced_connections_are_looked_up_again() -> None:
     assert in_atomic_block() is False  # this thread's connection objects are now kept
-    saved = connections._connections  # type: ignore[attr-defined]
-    # The handler's storage replaced, as tests that swap ``connections`` do: new connection objects.
-    connections._connections = Local(connections.thread_critical)  # type: ignore[attr-defined]
-    try:
+    with replaced_connections():
         with transaction.atomic():  # on a new connection object: the kept one would say False
             assert in_atomic_block() is True
         assert in_atomic_block() is False
-    finally:
-        connections.close_all()
-        connections._connections = saved  # type: ignore[attr-defined]

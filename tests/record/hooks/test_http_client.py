@@ -23,6 +23,7 @@ from async_audit.record.hooks.base import MARKER
 from async_audit.record.recorder import finish_trace, start_trace
 from async_audit.record.trace import current_trace
 from async_audit.testing import capture_records
+from tests.record.conftest import replaced_connections
 from tests.record.hooks.conftest import BODY, FakeApi, assert_private, call_line, fetch, http_calls
 
 MASKED = "/ok/v1/customers/{id}/contacts/{id}/{id}"
@@ -438,8 +439,7 @@ def test_masked_path_cache_keeps_no_identifier() -> None:
 
 @pytest.mark.django_db(transaction=True)
 def test_a_call_inside_an_atomic_block_is_marked_atomic(fake_api: FakeApi) -> None:
-    from asgiref.local import Local
-    from django.db import connections, transaction
+    from django.db import transaction
 
     def atomic_flags() -> list[bool]:
         trace, _ = start_trace("GET", "/", "wsgi")
@@ -459,11 +459,5 @@ def test_a_call_inside_an_atomic_block_is_marked_atomic(fake_api: FakeApi) -> No
         return [call["atomic"] for call in http_calls(records)]
 
     assert atomic_flags() == [True, False]
-    # The handler's connections replaced (as tests that swap them do): the kept objects are not read.
-    saved = connections._connections  # type: ignore[attr-defined]
-    connections._connections = Local(connections.thread_critical)  # type: ignore[attr-defined]
-    try:
+    with replaced_connections():  # the kept connection objects are not read
         assert atomic_flags() == [True, False]
-    finally:
-        connections.close_all()
-        connections._connections = saved  # type: ignore[attr-defined]
