@@ -81,6 +81,8 @@ try:
     from async_audit.record import _callsite
 except ImportError:  # not built: the pure-Python walks are still compared
     _callsite = None
+if os.environ.get("ASYNC_AUDIT_PURE_PYTHON"):
+    _callsite = None  # built, but turned off: never configured, so not one of the walks to compare
 
 _WALKS = {"python": frames._python_call_site_at}
 if _callsite is not None:
